@@ -1,0 +1,5 @@
+import sys
+
+from synthspot.cli import main
+
+sys.exit(main())

@@ -1,0 +1,58 @@
+"""The ``synthspot`` command line.
+
+Each subcommand lives in ``synthspot.commands.<name>`` with ``add_arguments(parser)`` and
+``run(args) -> int`` and is imported only when used, so ``synthspot --help`` answers without
+loading torch.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# (command, module, one-line help). The order is the order of `synthspot --help`.
+COMMANDS: list[tuple[str, str, str]] = [
+    ("score", "score", "score image files, folders or globs with a detector"),
+    ("weights", "weights", "list, fetch and verify named detector weights"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="synthspot",
+        description="Spot CNN-generated images (GAN, diffusion, deepfake, super-resolution output). "
+                    "Run `synthspot COMMAND --help` for the options of each command.",
+    )
+    parser.add_argument("--log-level", default="WARNING", help="logging level (default: %(default)s)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module, help_text in COMMANDS:
+        mod = importlib.import_module(f"synthspot.commands.{module}")
+        cmd = sub.add_parser(name, help=help_text, description=(mod.__doc__ or help_text).strip(),
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+        cmd.set_defaults(_module=mod)
+        mod.add_arguments(cmd)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from synthspot.detector.errors import SynthspotError
+
+    try:
+        return int(args._module.run(args) or 0)
+    except SynthspotError as exc:
+        print(f"synthspot {args.command}: error [{exc.reason}]: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
