@@ -81,12 +81,12 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         arr = np.asarray(img, dtype=np.float64)
         peak = 65535.0 if img.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
         arr = np.clip(arr * (255.0 / peak), 0, 255).round().astype(np.uint8)
-        return Image.fromarray(arr, mode="L").convert("RGB")
+        return Image.fromarray(arr).convert("RGB")
     if img.mode == "F":
         arr = np.asarray(img, dtype=np.float64)
         peak = 1.0 if arr.max(initial=0) <= 1.0 else 255.0
         arr = np.clip(arr * (255.0 / peak), 0, 255).round().astype(np.uint8)
-        return Image.fromarray(arr, mode="L").convert("RGB")
+        return Image.fromarray(arr).convert("RGB")
     with warnings.catch_warnings():
         # "Palette images with Transparency expressed in bytes should be converted to RGBA":
         # harmless here, since alpha is dropped anyway, as the reference code does.

@@ -10,8 +10,8 @@ Two paths share one forward function:
 
 Views of equal shape are concatenated and cut into chunks of ``batch_size`` views; views of
 different shapes (``policy='full'``) are bucketed by shape. An image's logit is the mean of its
-views' logits. Everything runs under ``torch.inference_mode``; on CUDA the model is
-channels-last and runs under float16 autocast.
+views' logits. Everything runs under ``torch.inference_mode`` in channels-last layout; on CUDA under float16
+autocast.
 """
 from __future__ import annotations
 
@@ -90,10 +90,9 @@ class Detector:
         self.batch_size = max(1, int(batch_size))
         self.threshold = cfg.threshold if threshold is None else float(threshold)
         self.autocast = (self.device.type == "cuda") if autocast is None else autocast
-        model = model.eval().to(self.device)
-        if self.device.type == "cuda":
-            model = model.to(memory_format=torch.channels_last)
-        self.model = model
+        # channels-last on every device: oneDNN's CPU convolutions are several times faster in
+        # NHWC than in NCHW at small batch sizes, and cuDNN's tensor-core kernels want it too.
+        self.model = model.eval().to(self.device, memory_format=torch.channels_last)
 
     # --- construction ------------------------------------------------------------------------
     @classmethod
@@ -142,12 +141,10 @@ class Detector:
         for start in range(0, batch.shape[0], self.batch_size):
             chunk = batch[start:start + self.batch_size]
             if self.device.type == "cuda":
-                chunk = chunk.pin_memory().to(self.device, non_blocking=True).contiguous(
-                    memory_format=torch.channels_last)
-                with torch.autocast("cuda", dtype=torch.float16, enabled=self.autocast):
-                    out = self.model(chunk)
-            else:
-                out = self.model(chunk.to(self.device))
+                chunk = chunk.pin_memory().to(self.device, non_blocking=True)
+            chunk = chunk.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.autocast):
+                out = self.model(chunk)
             outputs.append(out.reshape(-1).float().cpu())
         return torch.cat(outputs) if outputs else torch.empty(0)
 

@@ -15,6 +15,9 @@ import sys
 COMMANDS: list[tuple[str, str, str]] = [
     ("score", "score", "score image files, folders or globs with a detector"),
     ("weights", "weights", "list, fetch and verify named detector weights"),
+    ("worker", "worker", "start a scoring worker (Celery, batched inference)"),
+    ("submit", "submit", "submit s3://bucket/key image checks to the queue"),
+    ("verdicts", "verdicts", "show recent verdicts, or those of given task ids"),
 ]
 
 

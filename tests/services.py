@@ -1,0 +1,177 @@
+"""Real services for integration tests, started on free loopback ports and stopped afterwards.
+
+* ``RedisServer``: Debian's ``redis-server`` with AOF on and ``noeviction``, restartable on the
+  same port and data folder (to test that nothing is lost across a restart);
+* ``S3Server``: PyPI ``nanio``, a file-backed S3-compatible server that checks SigV4
+  signatures; stoppable and restartable on the same port and data folder;
+* ``WorkerProcess``: a real ``synthspot worker`` process with a given environment.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from helpers import free_port
+
+ACCESS_KEY = "synthspot-test"
+SECRET_KEY = "synthspot-test-secret-key-0123456789"
+
+
+def wait_for_port(port: int, timeout: float = 30.0, host: str = "127.0.0.1") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+class RedisServer:
+    def __init__(self, data_dir: Path, port: int | None = None, password: str | None = None) -> None:
+        self.exe = shutil.which("redis-server")
+        if not self.exe:
+            raise RuntimeError("redis-server not installed (apt-get install redis-server; tests/run.sh does it)")
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.password = password
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def start(self) -> "RedisServer":
+        args = [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
+                "--appendonly", "yes", "--appendfsync", "always", "--maxmemory-policy", "noeviction",
+                "--save", "", "--daemonize", "no", "--logfile", str(self.data_dir / "redis.log")]
+        if self.password:
+            args += ["--requirepass", self.password]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.port)
+        return self
+
+    def stop(self, hard: bool = False) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL if hard else signal.SIGTERM)
+            self.proc.wait(30)
+        self.proc = None
+
+    def restart(self, down_s: float = 0.0) -> None:
+        self.stop()
+        time.sleep(down_s)
+        self.start()
+
+    def client(self):
+        import redis
+
+        return redis.Redis.from_url(self.url)
+
+
+class S3Server:
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.proc: subprocess.Popen | None = None
+        exe = Path(sys.executable).with_name("nanio")
+        self.cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "nanio"]
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "S3Server":
+        env = {**os.environ, "NANIO_ACCESS_KEY": ACCESS_KEY, "NANIO_SECRET_KEY": SECRET_KEY}
+        self.proc = subprocess.Popen([*self.cmd, "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                                      "--data-dir", str(self.data_dir), "--no-access-log", "--log-level", "warning"],
+                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def client(self, secret: str = SECRET_KEY):
+        from synthspot.integrations.s3 import make_client
+
+        return make_client(endpoint_url=self.endpoint, access_key_id=ACCESS_KEY, secret_access_key=secret,
+                           max_attempts=2)
+
+    def env(self) -> dict[str, str]:
+        """SYNTHSPOT_* settings that point a worker at this server."""
+        return {"SYNTHSPOT_STORAGE": "s3", "SYNTHSPOT_S3_ENDPOINT_URL": self.endpoint,
+                "SYNTHSPOT_S3_ACCESS_KEY_ID": ACCESS_KEY, "SYNTHSPOT_S3_SECRET_ACCESS_KEY": SECRET_KEY}
+
+
+class WorkerProcess:
+    """``synthspot worker`` as a separate process, with the given ``SYNTHSPOT_*`` environment."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, name: str = "w1") -> None:
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHSPOT_")}
+        self.env.update(env)
+        self.env.setdefault("SYNTHSPOT_LOG_FORMAT", "json")
+        self.log_path = log_path
+        self.name = name
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "WorkerProcess":
+        exe = Path(sys.executable).with_name("synthspot")
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([str(exe), "worker", f"--hostname={self.name}@%h"], env=self.env,
+                                     stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        """Wait for /readyz (the model is loaded) on the worker's metrics port."""
+        import urllib.request
+
+        port = int(self.env["SYNTHSPOT_METRICS_PORT"])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc and self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.proc.returncode}; log: {self.log_path}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"worker not ready after {timeout}s; log: {self.log_path}")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+
+    def stop(self, timeout: float = 60.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.kill(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill(signal.SIGKILL)
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
