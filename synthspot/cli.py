@@ -13,6 +13,7 @@ import sys
 
 # (command, module, one-line help). The order is the order of `synthspot --help`.
 COMMANDS: list[tuple[str, str, str]] = [
+    ("demo", "demo", "run the whole loop on sample images, with no external services"),
     ("score", "score", "score image files, folders or globs with a detector"),
     ("weights", "weights", "list, fetch and verify named detector weights"),
     ("worker", "worker", "start a scoring worker (Celery, batched inference)"),

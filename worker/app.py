@@ -33,7 +33,15 @@ log = logging.getLogger(__name__)
 
 def celery_config(s: Settings) -> dict[str, Any]:
     broker = s.effective_broker_url()
-    transport_options: dict[str, Any] = {"visibility_timeout": s.visibility_timeout_s}
+    transport_options: dict[str, Any] = {
+        "visibility_timeout": s.visibility_timeout_s,
+        # sweep for messages of dead workers often enough for the visibility timeout in use
+        "unacked_restore_interval": max(1, min(10, s.visibility_timeout_s // 10)),
+        "unacked_restore_throttle": 1,
+    }
+    if broker.startswith(("redis://", "rediss://")):
+        # a broker that vanishes without closing TCP must not hang a publish or an ack forever
+        transport_options.update(socket_timeout=30, socket_connect_timeout=5, health_check_interval=25)
     if broker.startswith("filesystem://"):
         folder = s.broker_dir / "queue"
         folder.mkdir(parents=True, exist_ok=True)

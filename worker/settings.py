@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     redis_tls_ca_file: Path | None = Field(default=None, description="CA bundle for rediss:// connections")
     queue: str = Field(default="synthspot.score", description="the Celery queue of image checks")
     visibility_timeout_s: int = Field(
-        default=3600, ge=60, description="seconds before an unacknowledged check is redelivered; must exceed the "
+        default=3600, ge=5, description="seconds before an unacknowledged check is redelivered; must exceed the "
                                          "longest check including retries' waits")
     verdict_ttl_s: int = Field(default=30 * 86400, ge=60, description="how long verdicts (and dedupe) are kept")
 
@@ -171,7 +171,7 @@ class Settings(BaseSettings):
             return self.broker_url.get_secret_value()
         if self.redis_url is not None:
             return self.redis_url.get_secret_value()
-        return "filesystem://"
+        return "filesystem://localhost/"
 
     @property
     def broker_dir(self) -> Path:

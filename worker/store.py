@@ -59,6 +59,15 @@ class VerdictStore(ABC):
     @abstractmethod
     def get(self, task_id: str) -> Verdict | None: ...
 
+    def get_many(self, task_ids: list[str]) -> dict[str, Verdict]:
+        """The stored verdicts among ``task_ids`` (one round trip where the store allows)."""
+        found = {}
+        for task_id in task_ids:
+            verdict = self.get(task_id)
+            if verdict is not None:
+                found[task_id] = verdict
+        return found
+
     @abstractmethod
     def put(self, verdict: Verdict, integrations: Iterable[str] = ()) -> tuple[Verdict, bool]:
         """Store ``verdict`` unless one exists; return the stored verdict and whether it is new."""
@@ -102,6 +111,15 @@ class RedisVerdictStore(VerdictStore):
     def get(self, task_id: str) -> Verdict | None:
         raw = self.redis.get(Keys.verdict(task_id))
         return Verdict.from_json(raw) if raw else None
+
+    def get_many(self, task_ids: list[str]) -> dict[str, Verdict]:
+        found: dict[str, Verdict] = {}
+        for start in range(0, len(task_ids), 500):
+            chunk = task_ids[start:start + 500]
+            for task_id, raw in zip(chunk, self.redis.mget([Keys.verdict(t) for t in chunk])):
+                if raw:
+                    found[task_id] = Verdict.from_json(raw)
+        return found
 
     def put(self, verdict: Verdict, integrations: Iterable[str] = ()) -> tuple[Verdict, bool]:
         names = list(dict.fromkeys(integrations))

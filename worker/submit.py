@@ -64,11 +64,7 @@ def wait_for_verdicts(task_ids: Iterable[str], *, settings: Settings | None = No
     found: dict[str, Verdict] = {}
     deadline = time.monotonic() + timeout_s
     while True:
-        for task_id in wanted:
-            if task_id not in found:
-                verdict = store.get(task_id)
-                if verdict is not None:
-                    found[task_id] = verdict
+        found.update(store.get_many([t for t in wanted if t not in found]))
         if len(found) == len(wanted) or time.monotonic() > deadline:
             return found
         time.sleep(poll_s)
