@@ -19,6 +19,9 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("worker", "worker", "start a scoring worker (Celery, batched inference)"),
     ("submit", "submit", "submit s3://bucket/key image checks to the queue"),
     ("verdicts", "verdicts", "show recent verdicts, or those of given task ids"),
+    ("deliver", "deliver", "start a deliverer: send stored verdicts to webhooks, Slack and plugins"),
+    ("dlq", "dlq", "list and replay deliveries in the dead-letter store"),
+    ("schema", "schema", "print the JSON Schema of checks or verdicts"),
 ]
 
 

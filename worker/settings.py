@@ -217,8 +217,11 @@ def render_markdown() -> str:
             default = {"state_dir": "~/.local/state/synthspot"}.get(name) or repr(field.default_factory())
         else:
             default = repr(field.default)
-        typ = str(field.annotation).replace("typing.", "").replace("pathlib.", "").replace("pydantic.types.", "")
-        typ = typ.replace("synthspot.worker.settings.", "").replace("|", "or")
+        ann = field.annotation
+        typ = ann.__name__ if isinstance(ann, type) else str(ann)
+        for noise in ("typing.", "pathlib.", "pydantic.types.", "synthspot.worker.settings.", "__main__."):
+            typ = typ.replace(noise, "")
+        typ = typ.replace("|", "or")
         lines.append(f"| `{ENV_PREFIX}{name.upper()}` | {typ} | `{default}` | {field.description or ''} |")
     lines += ["", "Each entry of `SYNTHSPOT_INTEGRATIONS` is an object with these keys:", "",
               "| key | meaning |", "|---|---|"]
