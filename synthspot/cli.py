@@ -22,6 +22,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("deliver", "deliver", "start a deliverer: send stored verdicts to webhooks, Slack and plugins"),
     ("dlq", "dlq", "list and replay deliveries in the dead-letter store"),
     ("schema", "schema", "print the JSON Schema of checks or verdicts"),
+    ("health", "health", "check a running worker or deliverer via /readyz or /livez (exit 0/1)"),
 ]
 
 
