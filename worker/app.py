@@ -38,6 +38,8 @@ def celery_config(s: Settings) -> dict[str, Any]:
         # sweep for messages of dead workers often enough for the visibility timeout in use
         "unacked_restore_interval": max(1, min(10, s.visibility_timeout_s // 10)),
         "unacked_restore_throttle": 1,
+        # a sweeping worker that dies holds kombu's restore mutex until it expires: keep it short
+        "unacked_mutex_expire": min(300, max(15, s.visibility_timeout_s)),
     }
     if broker.startswith(("redis://", "rediss://")):
         # a broker that vanishes without closing TCP must not hang a publish or an ack forever
@@ -125,6 +127,12 @@ def install_worker_hooks(app: Celery) -> None:
         rt = runtime_for(settings)
         threading.Thread(target=rt.warm_up, name="synthspot-warmup", daemon=True).start()
         if not settings.embedded:
+            from .reconcile import Reconciler
+            from .submit import publish
+
+            reconciler = Reconciler(rt.redis, lambda message: publish(app, [message]),
+                                    after_s=settings.reconcile_after_s, interval_s=settings.reconcile_interval_s)
+            threading.Thread(target=reconciler.run, args=(stop,), name="synthspot-reconcile", daemon=True).start()
             threading.Thread(target=_sample_queue_length, args=(settings, stop), daemon=True).start()
 
     @signals.worker_shutdown.connect(weak=False)

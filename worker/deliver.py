@@ -131,6 +131,7 @@ class Deliverer:
                 self._last_ok = time.monotonic()
             except RedisError as exc:
                 log.warning("redis unavailable; retrying", extra={"error": type(exc).__name__})
+                metrics.READY.labels("deliver").set(0)  # back to 1 with the next gauge refresh
                 timeout = 1.0
             if timeout:
                 self._wake.wait(timeout)

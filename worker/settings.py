@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     visibility_timeout_s: int = Field(
         default=3600, ge=5, description="seconds before an unacknowledged check is redelivered; must exceed the "
                                          "longest check including retries' waits")
+    reconcile_after_s: int = Field(
+        default=3900, ge=5, description="a submitted check still without a verdict this long after submission "
+                                        "(or its last re-send) is sent again; must exceed visibility_timeout_s")
+    reconcile_interval_s: float = Field(default=30.0, gt=0, description="how often workers look for such checks")
     verdict_ttl_s: int = Field(default=30 * 86400, ge=60, description="how long verdicts (and dedupe) are kept")
 
     # --- the worker --------------------------------------------------------------------------
@@ -145,6 +149,8 @@ class Settings(BaseSettings):
         names = [i.name for i in self.integrations]
         if len(names) != len(set(names)):
             raise ValueError(f"integration names must be unique: {names}")
+        if self.reconcile_after_s <= self.visibility_timeout_s:
+            raise ValueError("reconcile_after_s must exceed visibility_timeout_s")
         if self.review_threshold is not None and self.threshold is not None and self.review_threshold > self.threshold:
             raise ValueError("review_threshold must not exceed threshold")
         return self

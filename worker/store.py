@@ -12,7 +12,8 @@ an exclusive file lock, deduplicated the same way. It has no outbox (the file is
 Redis layout (prefix ``synthspot:``): ``verdict:<task_id>`` the verdict JSON (with a TTL);
 ``verdicts`` ZSET of task ids by creation time; ``outbox`` ZSET of delivery ids by due time;
 ``delivery:<delivery_id>`` HASH of one delivery's state; ``deadletter`` ZSET of delivery ids by
-the time they died. ``worker/outbox.py`` owns the delivery side of these keys.
+the time they died; ``pending`` / ``pending_due`` the submitted checks that have no verdict yet
+(``worker/reconcile.py``). ``worker/outbox.py`` owns the delivery side of these keys.
 """
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ class Keys:
     """Redis key names, in one place."""
 
     verdicts = PREFIX + "verdicts"
+    pending = PREFIX + "pending"  # HASH task id -> check JSON, written at submission
+    pending_due = PREFIX + "pending_due"  # ZSET task id -> when to send it again if still unanswered
     outbox = PREFIX + "outbox"
     deadletter = PREFIX + "deadletter"
     disabled = PREFIX + "disabled"
@@ -80,8 +83,10 @@ class VerdictStore(ABC):
 
 
 _PUT_SCRIPT = """
--- KEYS: verdict, verdicts index, outbox, then one delivery hash per integration
+-- KEYS: verdict, verdicts index, outbox, pending, pending_due, then one delivery hash per integration
 -- ARGV: verdict json, ttl seconds, now, task id, then (delivery id, integration) pairs
+redis.call('HDEL', KEYS[4], ARGV[4])
+redis.call('ZREM', KEYS[5], ARGV[4])
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
   return redis.call('GET', KEYS[1])
 end
@@ -89,7 +94,7 @@ redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 local n = 0
 for i = 5, #ARGV, 2 do
   n = n + 1
-  local dkey = KEYS[3 + n]
+  local dkey = KEYS[5 + n]
   redis.call('HSET', dkey, 'task_id', ARGV[4], 'integration', ARGV[i + 1], 'attempt', 0,
              'created_at', ARGV[3], 'status', 'pending')
   redis.call('EXPIRE', dkey, ARGV[2])
@@ -124,7 +129,8 @@ class RedisVerdictStore(VerdictStore):
     def put(self, verdict: Verdict, integrations: Iterable[str] = ()) -> tuple[Verdict, bool]:
         names = list(dict.fromkeys(integrations))
         ids = [delivery_id(name, verdict.task_id) for name in names]
-        keys = [Keys.verdict(verdict.task_id), Keys.verdicts, Keys.outbox, *(Keys.delivery(d) for d in ids)]
+        keys = [Keys.verdict(verdict.task_id), Keys.verdicts, Keys.outbox, Keys.pending, Keys.pending_due,
+                *(Keys.delivery(d) for d in ids)]
         args: list[Any] = [verdict.to_json(), self.ttl_s, time.time(), verdict.task_id]
         for d, name in zip(ids, names):
             args += [d, name]

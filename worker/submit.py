@@ -32,20 +32,34 @@ def make_check(image: str, *, task_id: str | None = None, version_id: str | None
     return Check(**fields)
 
 
+def publish(app: Celery, messages: Iterable[dict[str, Any]]) -> None:
+    """Publish check messages as Celery tasks (JSON), without any bookkeeping."""
+    queue = app.synthspot_settings.queue  # type: ignore[attr-defined]
+    with app.producer_or_acquire() as producer:
+        for message in messages:
+            app.send_task(TASK_NAME, args=[message], queue=queue, producer=producer,
+                          task_id=f"{message['task_id']}.{uuid.uuid4().hex[:8]}")
+
+
 def send(checks: Iterable[Check], *, app: Celery | None = None, settings: Settings | None = None) -> list[Check]:
-    """Publish checks to the queue (one Celery message each, JSON)."""
+    """Publish checks to the queue (one Celery message each, JSON).
+
+    With Redis, each check is first recorded as pending, so that the reconciler sends it again
+    should the broker lose it (see ``reconcile.py``).
+    """
     if app is None:
         from .app import create_app
 
         app = create_app(settings)
-    queue = app.synthspot_settings.queue  # type: ignore[attr-defined]
-    sent = []
-    with app.producer_or_acquire() as producer:
-        for check in checks:
-            app.send_task(TASK_NAME, args=[check.to_message()], queue=queue, producer=producer,
-                          task_id=f"{check.task_id}.{uuid.uuid4().hex[:8]}")
-            sent.append(check)
-    return sent
+    settings = app.synthspot_settings  # type: ignore[attr-defined]
+    checks = list(checks)
+    messages = [check.to_message() for check in checks]
+    if not settings.embedded:
+        from .reconcile import record_pending
+
+        record_pending(runtime_for(settings).redis, messages, settings.reconcile_after_s)
+    publish(app, messages)
+    return checks
 
 
 def submit(image: str, *, app: Celery | None = None, settings: Settings | None = None, **fields: Any) -> Check:
