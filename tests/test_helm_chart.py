@@ -165,10 +165,26 @@ def test_validators_are_not_vacuous():
 
 # --- values.schema.json ---------------------------------------------------------------------------
 
+def config_keys() -> list[str]:
+    """What values.schema.json should allow under ``config``: every setting the chart does not set."""
+    return [name for name in Settings.model_fields if name not in CHART_MANAGED]
+
+
+def update_schema() -> None:
+    """Rewrite the ``config`` key list of values.schema.json from worker/settings.py."""
+    path = CHART / "values.schema.json"
+    schema = json.loads(path.read_text())
+    schema["properties"]["config"]["propertyNames"]["enum"] = config_keys()
+    path.write_text(json.dumps(schema, indent=2) + "\n")
+
+
 def test_schema_config_keys_are_synthspot_settings():
     schema = json.loads((CHART / "values.schema.json").read_text())
     allowed = set(schema["properties"]["config"]["propertyNames"]["enum"])
-    assert allowed == set(Settings.model_fields) - CHART_MANAGED
+    assert allowed == set(config_keys()), (
+        "helm/synthspot/values.schema.json lists other settings than worker/settings.py "
+        f"(unknown: {sorted(allowed - set(config_keys()))}, missing: {sorted(set(config_keys()) - allowed)}); "
+        "run `.venv/bin/python tests/test_helm_chart.py --update-schema`")
     assert set(yaml.safe_load((CHART / "values.yaml").read_text())["config"]) <= allowed
 
 
@@ -373,3 +389,13 @@ def test_notes_render():
         for make in VALUE_SETS.values():
             notes = chart.render(make(), name="synthspot", namespace="moderation")["synthspot/templates/NOTES.txt"]
             assert "synthspot submit" in notes and "{{" not in notes
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] == ["--update-schema"]:
+        update_schema()
+        print(f"updated {CHART / 'values.schema.json'}")
+    else:
+        sys.exit("usage: python tests/test_helm_chart.py --update-schema")
