@@ -56,9 +56,17 @@ def sigmoid(logit: float) -> float:
 
 
 def pick_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``auto`` is CUDA when present, else the CPU; an explicit device must exist."""
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise SynthspotError(f"invalid device {device!r}: {exc}", reason="bad_device") from None
+    if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
+        raise SynthspotError(f"device {device!r} is not available (CUDA devices: {torch.cuda.device_count()})",
+                             reason="bad_device")
+    return dev
 
 
 @dataclass
@@ -117,8 +125,9 @@ class Detector:
             cfg = WeightsCfg(**{**cfg.as_dict(), "arch": arch})
         model = build_model(cfg.arch, ckpt)
         preset = cfg.eval_preset(**(preset_overrides or {}))
-        log.info("loaded weights %s (%s, sha256 %s) on %s", cfg.name, cfg.arch, digest[:12], kwargs.get("device"))
-        return cls(model, cfg, weights_sha256=digest, preset=preset, **kwargs)
+        detector = cls(model, cfg, weights_sha256=digest, preset=preset, **kwargs)
+        log.info("loaded weights %s (%s, sha256 %s) on %s", cfg.name, cfg.arch, digest[:12], detector.device)
+        return detector
 
     @property
     def name(self) -> str:
