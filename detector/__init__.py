@@ -8,15 +8,25 @@ Public API::
         print(result.source, result.score, result.label, result.error)
 
 This package is a library: it takes explicit arguments and reads no service configuration.
+Names are imported lazily, so that ``synthspot.detector.errors`` (used by light processes such
+as the deliverer) does not load torch.
 """
-from .decode import DecodeLimits, decode_image
-from .errors import ImageError, SynthspotError, WeightsError
-from .infer import Detector, ScoreResult, label_for, sigmoid
-from .preprocess import EvalPreset
-from .weights import DEFAULT_WEIGHTS, WeightsCfg, get_weights_cfg, list_weights
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_WEIGHTS", "DecodeLimits", "Detector", "EvalPreset", "ImageError", "ScoreResult",
-    "SynthspotError", "WeightsCfg", "WeightsError", "decode_image", "get_weights_cfg", "label_for",
-    "list_weights", "sigmoid",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "DecodeLimits": "decode", "decode_image": "decode",
+    "ImageError": "errors", "SynthspotError": "errors", "WeightsError": "errors",
+    "Detector": "infer", "ScoreResult": "infer", "label_for": "infer", "sigmoid": "infer",
+    "EvalPreset": "preprocess",
+    "DEFAULT_WEIGHTS": "weights", "WeightsCfg": "weights", "get_weights_cfg": "weights", "list_weights": "weights",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from receiver import Receiver, Reply
-from synthspot.cli import build_parser
+from synthspot.cli import build_parser, main
 from synthspot.integrations.signing import generate_secret
 from synthspot.integrations.webhook import message_id, webhook_body
 from synthspot.worker import metrics
@@ -283,8 +283,7 @@ def test_bad_integrations_fail_at_start_without_echoing_secrets(integration, exp
               **integration}
     monkeypatch.setenv("SYNTHSPOT_REDIS_URL", "redis://:redis-password@127.0.0.1:1/0")
     monkeypatch.setenv("SYNTHSPOT_INTEGRATIONS", json.dumps([config]))
-    args = build_parser().parse_args(["deliver"])
-    assert args._module.run(args) == 2
+    assert main(["deliver"]) == 2
     err = capsys.readouterr().err
     assert expected in err
     for secret in ("secret-path", "short-and-secret", SECRET, "redis-password"):

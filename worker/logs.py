@@ -57,9 +57,8 @@ class JsonFormatter(logging.Formatter):
 def setup_logging(level: str = "INFO", fmt: str = "json") -> None:
     """Install one stderr handler on the root logger (idempotent)."""
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_synthspot", False):
-            root.removeHandler(handler)
+    for handler in list(root.handlers):  # replaces the CLI's plain handler too: one line per record
+        root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
     handler._synthspot = True  # type: ignore[attr-defined]
     handler.addFilter(TaskIdFilter())

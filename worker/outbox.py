@@ -38,33 +38,13 @@ from typing import Any
 
 from synthspot.integrations.registry import Delivery
 
+from .redisconn import connect  # noqa: F401 - the one client factory, re-exported for callers
 from .store import Keys
 
 log = logging.getLogger(__name__)
 
 JITTER = 0.2
 RETRY_AFTER_CAP_S = 86400.0
-
-
-def connect(url: str, ca_file: str | None = None, retries: int = 40) -> Any:
-    """A Redis client that rides out restarts (reconnects with backoff: about a minute with 40 retries).
-
-    The same client as ``worker.runtime.redis_client``, built here so that the delivery process
-    and the ``dlq`` command never import the detector (torch) that ``worker.runtime`` loads.
-    """
-    import redis
-    from redis.backoff import ExponentialBackoff
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-    from redis.retry import Retry
-
-    kwargs: dict[str, Any] = {}
-    if ca_file and url.startswith("rediss://"):
-        kwargs["ssl_ca_certs"] = ca_file
-    return redis.Redis.from_url(
-        url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=15,
-        retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), retries),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError, ConnectionResetError], **kwargs)
 
 
 def _s(value: Any) -> str:

@@ -19,27 +19,11 @@ from synthspot.integrations.objectstore import LocalObjectStore, ObjectStore
 
 from . import metrics
 from .batcher import Batcher
+from .redisconn import connect
 from .settings import Settings
 from .store import JsonlVerdictStore, RedisVerdictStore, VerdictStore
 
 log = logging.getLogger(__name__)
-
-
-def redis_client(url: str, ca_file: str | None = None) -> Any:
-    """A Redis client that rides out restarts: reconnects with backoff for about a minute."""
-    import redis
-    from redis.backoff import ExponentialBackoff
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-    from redis.retry import Retry
-
-    kwargs: dict[str, Any] = {}
-    if ca_file and url.startswith("rediss://"):
-        kwargs["ssl_ca_certs"] = ca_file
-    return redis.Redis.from_url(
-        url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=15,
-        retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), 40),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError, ConnectionResetError], **kwargs)
 
 
 class Runtime:
@@ -109,7 +93,7 @@ class Runtime:
         if self.settings.redis_url is None:
             raise RuntimeError("no redis_url configured")
         ca = str(self.settings.redis_tls_ca_file) if self.settings.redis_tls_ca_file else None
-        return redis_client(self.settings.redis_url.get_secret_value(), ca)
+        return connect(self.settings.redis_url.get_secret_value(), ca)
 
     @cached_property
     def object_store(self) -> ObjectStore:

@@ -17,8 +17,10 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from synthspot.detector.errors import SynthspotError
 
 ENV_PREFIX = "SYNTHSPOT_"
 CONFIG_ENV = "SYNTHSPOT_CONFIG"
@@ -203,13 +205,24 @@ def unknown_env(environ: dict[str, str] | None = None) -> list[str]:
     return sorted(k for k in environ if k.upper().startswith(ENV_PREFIX) and k.upper() not in known)
 
 
+class SettingsError(SynthspotError, ValueError):
+    """Invalid configuration. The message names fields and problems, never values (secrets)."""
+
+    reason = "bad_settings"
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Read the settings; unknown ``SYNTHSPOT_*`` variables are an error."""
     typos = unknown_env()
     if typos:
-        raise ValueError(f"unknown synthspot settings in the environment: {', '.join(typos)} "
-                         f"(see docs/configuration.md)")
-    return Settings(**overrides)
+        raise SettingsError(f"unknown synthspot settings in the environment: {', '.join(typos)} "
+                            f"(see docs/configuration.md)")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(settings)'}: {e['msg']}"
+                             for e in exc.errors(include_input=False, include_url=False)[:5])
+        raise SettingsError(f"invalid settings: {problems}") from None
 
 
 def render_markdown() -> str:

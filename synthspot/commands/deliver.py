@@ -21,20 +21,13 @@ def run(args: argparse.Namespace) -> int:
     import signal
     import sys
 
-    from pydantic import ValidationError
-
-    from synthspot.worker.contract import explain
     from synthspot.worker.deliver import Deliverer
     from synthspot.worker.httpd import serve
     from synthspot.worker.logs import setup_logging
     from synthspot.worker.settings import load_settings
 
     overrides = {"delivery_concurrency": args.concurrency} if args.concurrency else {}
-    try:
-        settings = load_settings(**overrides)
-    except ValidationError as exc:  # summarised: pydantic's own message would echo URLs and secrets
-        print(f"synthspot deliver: invalid settings: {explain(exc, limit=5)}", file=sys.stderr)
-        return 2
+    settings = load_settings(**overrides)  # a SettingsError names fields, never values (secrets)
     setup_logging(settings.log_level, settings.log_format)
     try:
         deliverer = Deliverer(settings)

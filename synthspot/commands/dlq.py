@@ -42,19 +42,13 @@ def _when(ts: float) -> str:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from pydantic import ValidationError
     from redis.exceptions import ConnectionError as RedisConnectionError
 
     from synthspot.integrations.http import redact_url
-    from synthspot.worker.contract import explain
     from synthspot.worker.outbox import Outbox, connect
     from synthspot.worker.settings import load_settings
 
-    try:
-        settings = load_settings()
-    except ValidationError as exc:  # summarised: pydantic's own message would echo URLs and secrets
-        print(f"synthspot dlq: invalid settings: {explain(exc, limit=5)}", file=sys.stderr)
-        return 2
+    settings = load_settings()  # a SettingsError names fields, never values (secrets)
     if settings.redis_url is None:
         print("synthspot dlq: no dead-letter store in embedded mode (set SYNTHSPOT_REDIS_URL)", file=sys.stderr)
         return 2
