@@ -16,6 +16,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("demo", "demo", "run the whole loop on sample images, with no external services"),
     ("score", "score", "score image files, folders or globs with a detector"),
     ("weights", "weights", "list, fetch and verify named detector weights"),
+    ("eval", "eval", "evaluate a detector on test sets with the paper's protocol"),
     ("worker", "worker", "start a scoring worker (Celery, batched inference)"),
     ("submit", "submit", "submit s3://bucket/key image checks to the queue"),
     ("verdicts", "verdicts", "show recent verdicts, or those of given task ids"),
