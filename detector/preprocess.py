@@ -24,6 +24,7 @@ behaviour (zero padding under ``center``, the small image as is under ``full``).
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -102,3 +103,85 @@ class EvalPreset:
 
     def __call__(self, img: Image.Image) -> torch.Tensor:
         return self.normalize(self.views(img))
+
+
+# --- training ------------------------------------------------------------------------------------
+
+JPEG_LIBS = ("cv2", "pil")
+
+
+def gaussian_blur(img: Image.Image, sigma: float) -> Image.Image:
+    """Gaussian blur of standard deviation ``sigma`` (the paper's ``gaussian_filter``)."""
+    from PIL import ImageFilter
+
+    return img.filter(ImageFilter.GaussianBlur(radius=sigma)) if sigma > 0 else img
+
+
+def jpeg_roundtrip(img: Image.Image, quality: int, lib: str = "pil") -> Image.Image:
+    """Encode and decode as JPEG with OpenCV's or Pillow's encoder (the paper draws one at random)."""
+    import io
+
+    if lib == "cv2":
+        import cv2
+        import numpy as np
+
+        arr = np.asarray(img)[:, :, ::-1]
+        ok, buf = cv2.imencode(".jpg", arr, [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
+        if not ok:
+            raise RuntimeError("OpenCV failed to encode a JPEG")
+        return Image.fromarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1])
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=int(quality))
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")
+
+
+@dataclass(frozen=True)
+class TrainPreset:
+    """The paper's training transform: resize -> blur/JPEG augmentation -> random crop -> flip -> normalise.
+
+    ``load_size=None`` skips the resize and trains on native-resolution crops (what the tiling
+    policy scores). ``validation=True`` is the paper's validation transform: the same pipeline
+    with a fixed blur (sigma 1.5) and JPEG quality (65, Pillow), each applied with probability
+    ``blur_prob`` / ``jpeg_prob`` decided by the sample's own seed, and a centre crop.
+    """
+
+    crop_size: int = 224
+    load_size: int | None = 256
+    blur_prob: float = 0.5
+    blur_sigma: tuple[float, float] = (0.0, 3.0)
+    jpeg_prob: float = 0.5
+    jpeg_quality: tuple[int, int] = (30, 100)
+    jpeg_libs: tuple[str, ...] = JPEG_LIBS
+    flip: bool = True
+    validation: bool = False
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    def augment(self, img: Image.Image, rng: "random.Random") -> Image.Image:
+        if rng.random() < self.blur_prob:
+            img = gaussian_blur(img, 1.5 if self.validation else rng.uniform(*self.blur_sigma))
+        if rng.random() < self.jpeg_prob:
+            if self.validation:
+                img = jpeg_roundtrip(img, 65, "pil")
+            else:
+                img = jpeg_roundtrip(img, rng.randint(*self.jpeg_quality), rng.choice(self.jpeg_libs))
+        return img
+
+    def __call__(self, img: Image.Image, rng: "random.Random") -> torch.Tensor:
+        if self.load_size:
+            scale = self.load_size / min(img.size)
+            img = img.resize((max(self.load_size, round(img.width * scale)),
+                              max(self.load_size, round(img.height * scale))), Image.BILINEAR)
+        img = self.augment(img, rng)
+        pixels = TF.pil_to_tensor(img)
+        _, h, w = pixels.shape
+        s = self.crop_size
+        if h < s or w < s or self.validation:
+            pixels = TF.center_crop(pixels, [s, s])
+        else:
+            top, left = rng.randint(0, h - s), rng.randint(0, w - s)
+            pixels = pixels[:, top:top + s, left:left + s]
+        if self.flip and not self.validation and rng.random() < 0.5:
+            pixels = pixels.flip(-1)
+        return TF.normalize(pixels.float().div(255), list(self.mean), list(self.std))

@@ -17,6 +17,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("score", "score", "score image files, folders or globs with a detector"),
     ("weights", "weights", "list, fetch and verify named detector weights"),
     ("eval", "eval", "evaluate a detector on test sets with the paper's protocol"),
+    ("train", "train", "train a detector with the paper's recipe"),
     ("worker", "worker", "start a scoring worker (Celery, batched inference)"),
     ("submit", "submit", "submit s3://bucket/key image checks to the queue"),
     ("verdicts", "verdicts", "show recent verdicts, or those of given task ids"),
@@ -27,7 +28,9 @@ COMMANDS: list[tuple[str, str, str]] = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, just that subcommand gets its options (and its module imported),
+    so that a light command such as ``health`` or ``dlq`` never imports torch."""
     parser = argparse.ArgumentParser(
         prog="synthspot",
         description="Spot CNN-generated images (GAN, diffusion, deepfake, super-resolution output). "
@@ -36,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="WARNING", help="logging level (default: %(default)s)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module, help_text in COMMANDS:
+        if only is not None and name != only:
+            sub.add_parser(name, help=help_text)
+            continue
         mod = importlib.import_module(f"synthspot.commands.{module}")
         cmd = sub.add_parser(name, help=help_text, description=(mod.__doc__ or help_text).strip(),
                              formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -44,8 +50,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_in(argv: list[str]) -> str | None:
+    names = {name for name, _, _ in COMMANDS}
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--log-level":
+            skip = True
+        elif not arg.startswith("-"):
+            return arg if arg in names else None
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = _command_in(argv)
+    parser = build_parser(only=command or "")
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()
