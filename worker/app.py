@@ -18,6 +18,7 @@ Celery settings that make at-least-once hold for long GPU tasks (see docs/worker
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 from typing import Any
 
@@ -50,10 +51,16 @@ def celery_config(s: Settings) -> dict[str, Any]:
         transport_options.update(data_folder_in=str(folder), data_folder_out=str(folder),
                                  control_folder=str(s.broker_dir / "control"))
         (s.broker_dir / "control").mkdir(parents=True, exist_ok=True)
-    elif broker.startswith("rediss://") and s.redis_tls_ca_file:
-        transport_options["ssl"] = {"ssl_ca_certs": str(s.redis_tls_ca_file)}
+    tls: dict[str, Any] | bool = False
+    if broker.startswith("rediss://"):
+        # kombu reads TLS options from ``broker_use_ssl`` only (a transport option is ignored), and
+        # without them it connects to rediss:// with certificate checks *off*: always verify
+        tls = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+        if s.redis_tls_ca_file:
+            tls["ssl_ca_certs"] = str(s.redis_tls_ca_file)
     return {
         "broker_url": broker,
+        "broker_use_ssl": tls,
         "broker_transport_options": transport_options,
         "result_backend_transport_options": transport_options,
         "broker_connection_retry_on_startup": True,
