@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 CHECK_SCHEMA = "synthspot.check/v1"
 VERDICT_SCHEMA = "synthspot.verdict/v1"
 MAX_METADATA_BYTES = 8192
+MAX_METADATA_DEPTH = 32  # verdicts are read back with pydantic's JSON parser, whose nesting limit is ~200
 TASK_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,199}$"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
@@ -90,7 +91,16 @@ class Check(BaseModel):
     @field_validator("metadata")
     @classmethod
     def _small(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if len(json.dumps(value, default=str)) > MAX_METADATA_BYTES:
+        # Metadata is echoed into the stored verdict, so it must be JSON that reads back: nesting
+        # beyond the limit made json.dumps or the verdict's own parser fail (a check that never got
+        # an answer, or a stored verdict nobody could read), and so did NaN or a lone surrogate.
+        if _depth(value) > MAX_METADATA_DEPTH:
+            raise ValueError(f"metadata nested deeper than {MAX_METADATA_DEPTH} levels")
+        try:
+            size = len(json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8"))
+        except (ValueError, TypeError):  # NaN/Infinity; UnicodeEncodeError (a lone surrogate) is a ValueError
+            raise ValueError("metadata must be plain JSON (no NaN, Infinity or unpaired surrogates)") from None
+        if size > MAX_METADATA_BYTES:
             raise ValueError(f"metadata larger than {MAX_METADATA_BYTES} bytes")
         return value
 
@@ -149,11 +159,31 @@ class Verdict(BaseModel):
         return cls.model_validate_json(text)
 
 
+def _depth(value: Any) -> int:
+    """Nesting depth of lists and dicts, without recursion (a deep document must not blow the stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            if deepest > MAX_METADATA_DEPTH:
+                break
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _safe(part: Any, cap: int = 64) -> str:
+    """A location part (a field name or dict key, attacker-chosen) made short and valid UTF-8."""
+    text = str(part)
+    text = text if len(text) <= cap else text[:cap] + "..."
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def explain(exc: ValidationError, limit: int = 3) -> str:
     """A short, safe summary of a validation error (no echo of oversized input)."""
     parts = []
     for err in exc.errors()[:limit]:
-        where = ".".join(str(p) for p in err["loc"]) or "(root)"
+        where = ".".join(_safe(p) for p in err["loc"]) or "(root)"
         parts.append(f"{where}: {err['msg']}")
     more = len(exc.errors()) - limit
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")

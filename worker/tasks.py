@@ -20,7 +20,7 @@ from celery.exceptions import Reject, Retry
 
 from . import metrics
 from .logs import task_context
-from .pipeline import Pipeline, TransientError
+from .pipeline import Pipeline, TransientError, _readable_task_id
 from .runtime import runtime_for
 from .settings import Settings
 
@@ -47,8 +47,8 @@ def register_tasks(app: Celery, settings: Settings) -> None:
     def check(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         payload: Any = args[0] if len(args) == 1 and not kwargs else (kwargs if kwargs and not args else
                                                                       {"args": list(args), **kwargs})
-        task_id = payload.get("task_id") if isinstance(payload, dict) else None
-        with task_context(task_id if isinstance(task_id, str) else self.request.id):
+        # only a task id that passes the contract goes into log records (not a 1 MB string)
+        with task_context(_readable_task_id(payload, self.request.id)):
             rt = runtime_for(settings)
             pipeline = Pipeline(rt)
             attempt = self.request.retries + 1
