@@ -9,8 +9,9 @@ Outcomes:
 * a verdict is stored (scored, or an *error verdict* with a reason code for permanent problems:
   invalid task, bucket not allowed, object missing / forbidden / too large, not an image...);
 * a stored verdict already exists for the task id: it is returned unchanged (duplicate);
-* a transient failure (store down, object changed mid-read, failed forward pass) raises
-  ``TransientError`` and nothing is stored: the check is retried.
+* a transient failure (store down, object changed mid-read, failed forward pass, a model that
+  cannot be loaded, e.g. weights failing their sha256) raises ``TransientError`` and nothing is
+  stored: the check is retried.
 """
 from __future__ import annotations
 
@@ -138,7 +139,11 @@ class Pipeline:
         sha256, size = obj.sha256, len(obj.data)
 
         t = time.perf_counter()
-        detector = self.rt.detector
+        try:
+            detector = self.rt.detector
+        except Exception as exc:  # noqa: BLE001 - bad weights or no device: the deployment's fault, not the check's
+            metrics.ERRORS.labels("model_unavailable").inc()
+            raise TransientError("model_unavailable", f"the model cannot be loaded: {exc}") from None
         try:
             views = detector.prepare(decode_image(obj.data, self.rt.decode_limits))
         except ImageError as exc:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from functools import cached_property
 from typing import Any
 
 from synthspot.detector import Detector
 from synthspot.detector.decode import DecodeLimits
+from synthspot.detector.errors import SynthspotError
 from synthspot.integrations.objectstore import LocalObjectStore, ObjectStore
 
 from . import metrics
@@ -25,6 +27,10 @@ from .store import JsonlVerdictStore, RedisVerdictStore, VerdictStore
 
 log = logging.getLogger(__name__)
 
+#: After a failed model load, checks that need the model fail fast (and retry) for this long
+#: before the next attempt re-reads and re-hashes the weights file.
+MODEL_RELOAD_AFTER_S = 10.0
+
 
 class Runtime:
     """Everything a worker process needs to turn a check into a verdict."""
@@ -34,6 +40,7 @@ class Runtime:
         self.hostname = socket.gethostname()
         self._lock = threading.Lock()
         self._detector: Detector | None = None
+        self._load_failure: tuple[float, Exception] | None = None
         self._batcher: Batcher[Any, float] | None = None
 
     # --- model ---------------------------------------------------------------------------------
@@ -42,11 +49,20 @@ class Runtime:
         if self._detector is None:
             with self._lock:
                 if self._detector is None:
+                    failure = self._load_failure
+                    if failure is not None and time.monotonic() - failure[0] < MODEL_RELOAD_AFTER_S:
+                        raise RuntimeError(f"the model failed to load {time.monotonic() - failure[0]:.0f}s ago: "
+                                           f"{failure[1]}")
                     s = self.settings
                     overrides = {"policy": s.policy} if s.policy else None
-                    det = Detector.load(s.weights, device=s.device, cache_dir=s.cache_dir, mirror=s.weights_mirror,
-                                        preset_overrides=overrides, batch_size=max(64, s.batch_size),
-                                        threshold=s.threshold, progress=False)
+                    try:
+                        det = Detector.load(s.weights, device=s.device, cache_dir=s.cache_dir,
+                                            mirror=s.weights_mirror, preset_overrides=overrides,
+                                            batch_size=max(64, s.batch_size), threshold=s.threshold, progress=False)
+                    except Exception as exc:
+                        self._load_failure = (time.monotonic(), exc)
+                        raise
+                    self._load_failure = None
                     metrics.MODEL_INFO.labels(det.name, det.cfg.arch, det.weights_sha256 or "").set(1)
                     metrics.READY.labels("worker").set(1)
                     log.info("model ready", extra={"weights": det.name, "device": str(det.device)})
@@ -58,9 +74,13 @@ class Runtime:
         return self._detector is not None
 
     def warm_up(self) -> None:
+        """Load the model now; on failure stay unready and say why once (checks retry meanwhile)."""
         try:
             _ = self.batcher
-        except Exception:  # noqa: BLE001 - readiness stays false; the first task reports the error
+        except SynthspotError as exc:  # bad weights or device: a clear line, no traceback
+            log.error("cannot load the model, not ready; checks wait and retry: %s", exc,
+                      extra={"reason": exc.reason})
+        except Exception:  # noqa: BLE001 - readiness stays false; checks retry as model_unavailable
             log.exception("loading the model failed")
 
     @property
