@@ -35,7 +35,10 @@ def wait_for_port(port: int, timeout: float = 30.0, host: str = "127.0.0.1") -> 
 
 
 class RedisServer:
-    def __init__(self, data_dir: Path, port: int | None = None, password: str | None = None) -> None:
+    """``tls``: ``(cert, key, ca)`` PEM files: serve TLS only (``rediss://``), no plain-text port."""
+
+    def __init__(self, data_dir: Path, port: int | None = None, password: str | None = None,
+                 tls: tuple[Path, Path, Path] | None = None) -> None:
         self.exe = shutil.which("redis-server")
         if not self.exe:
             raise RuntimeError("redis-server not installed (apt-get install redis-server; tests/run.sh does it)")
@@ -43,12 +46,13 @@ class RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.password = password
+        self.tls = tls
         self.proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/0"
+        return f"{'rediss' if self.tls else 'redis'}://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> "RedisServer":
         args = [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
@@ -56,6 +60,10 @@ class RedisServer:
                 "--save", "", "--daemonize", "no", "--logfile", str(self.data_dir / "redis.log")]
         if self.password:
             args += ["--requirepass", self.password]
+        if self.tls:
+            cert, key, ca = self.tls
+            args[1:3] = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(cert),
+                         "--tls-key-file", str(key), "--tls-ca-cert-file", str(ca), "--tls-auth-clients", "no"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.port)
         return self
@@ -74,7 +82,7 @@ class RedisServer:
     def client(self):
         import redis
 
-        return redis.Redis.from_url(self.url)
+        return redis.Redis.from_url(self.url, **({"ssl_ca_certs": str(self.tls[2])} if self.tls else {}))
 
 
 class S3Server:
