@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import synthspot_cmd
+from conftest import REPO, synthspot_cmd
 from helpers import free_port
-from make_bad_inputs import CASES, get_args_parser, main
+from make_bad_inputs import CASES, get_args_parser, main, markdown_table
 from synthspot.detector import ImageError, decode_image
 from synthspot.detector.errors import IMAGE_REASONS
 
@@ -52,6 +52,11 @@ def test_corpus_is_large_varied_and_deterministic(corpus, tmp_path):
     main(get_args_parser().parse_args([str(again)]))
     for name in expected:
         assert (again / name).read_bytes() == (out / name).read_bytes(), f"{name} is not deterministic"
+
+
+def test_reliability_doc_lists_the_corpus():
+    doc = (REPO / "docs" / "reliability.md").read_text()
+    assert markdown_table() in doc, "update docs/reliability.md: python tests/make_bad_inputs.py OUT_DIR --table"
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
