@@ -75,6 +75,7 @@ def celery_config(s: Settings) -> dict[str, Any]:
         "task_default_queue": s.queue,
         "task_routes": {TASK_NAME: {"queue": s.queue}},
         "worker_pool": "threads",
+        "worker_consumer": "synthspot.worker.consumer:Consumer",  # survives a broker restart (consumer.py)
         "worker_concurrency": s.worker_concurrency,
         "worker_prefetch_multiplier": 1,
         "worker_soft_shutdown_timeout": s.soft_shutdown_timeout_s,
