@@ -1,6 +1,17 @@
-"""Chaos: the whole stack (Redis, S3, workers, deliverers, a real receiver) while its parts fail."""
+"""Chaos: the whole stack (Redis, S3, workers, deliverers, a real receiver) while its parts fail.
+
+``test_chaos_run`` runs bench/chaos.py with 1000 checks and compressed timings. It checks the
+outcome (every check's verdict accepted by the receiver, none lost, never two different verdicts
+for one task, one verdict per task in Redis) and that each fault really hit work in flight, from
+the run's own evidence: the killed worker's unfinished checks, pending checks at the Redis
+restart and verdicts stored by every worker after it, the receiver's 500s and the sender's
+timeouts with deliveries that needed more than one attempt, S3 fetch failures during the outage.
+A run without the faults could not pass.
+"""
 from __future__ import annotations
 
+import json
+import sys
 import time
 from pathlib import Path
 
@@ -9,18 +20,15 @@ import pytest
 from helpers import encode, free_port, photo
 from services import RedisServer, S3Server, WorkerProcess
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import chaos  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def cheap_weights(tmp_path_factory) -> Path:
     """A random ResNet-50 whose weights entry asks for a 32 px center crop: real inference, ~50x cheaper."""
-    import torch
-
-    from synthspot.detector.models import create_model
-
     path = tmp_path_factory.mktemp("chaos-weights") / "resnet50-crop32.pth"
-    torch.manual_seed(0)
-    torch.save({"model": create_model("resnet50").state_dict(), "synthspot": {"weights_cfg": {
-        "arch": "resnet50", "crop_size": 32, "policy": "center", "upsize_small_to": None, "threshold": 0.5}}}, path)
+    chaos.write_weights(path, crop=32)
     return path
 
 
@@ -91,3 +99,40 @@ def test_worker_survives_a_redis_restart_with_checks_in_flight(tmp_path, cheap_w
             worker.stop(timeout=20)
         s3.stop()
         redis.stop()
+
+
+@pytest.mark.slow
+def test_chaos_run(tmp_path, cheap_weights):
+    args = chaos.get_args_parser().parse_args([
+        "--tasks", "1000", "--weights", str(cheap_weights), "--workdir", str(tmp_path / "chaos"),
+        "--backlog", "200", "--redis-down", "1", "--receiver-window", "8", "--s3-window", "6",
+        "--deadline", "420", "--quiet"])
+    f = chaos.main(args)
+    report = json.dumps(f, indent=1)
+
+    # the outcome: nothing lost, nothing contradictory, nothing left behind
+    assert f["finished"], report
+    assert f["submitted"] == f["accepted"] == f["stored_verdicts"] == 1000, report
+    assert f["lost"] == 0 and f["conflicting"] == 0, report
+    assert f["error_verdicts"] == 0, report  # transient faults are retried, never turned into error verdicts
+    assert f["pending_left"] == 0 and f["outbox_left"] == 0 and f["dead_lettered"] == 0, report
+    assert f["unverified"] == 0 and f["bad_webhook_id"] == 0, report  # every POST signed and verified
+    assert f["deliveries"] > f["accepted"], report  # failed attempts were made again
+    assert f["worker_crashes"] == 0 and f["workers_died"] == [], report
+
+    # each fault happened, and hit work in flight
+    faults = f["faults"]
+    assert set(faults) == {"kill", "redis", "receiver", "s3"}, report
+    kill = faults["kill"]
+    assert kill["inflight"] > 0 and kill["unfinished"] > 0, report  # SIGKILL while it held checks
+    assert kill["unfinished_recovered"] == kill["unfinished"], report
+    redis = faults["redis"]
+    assert redis["pending"] > 0 and redis["queued"] + redis["unacked"] > 0, report
+    assert redis["verdicts_after_restart"] >= redis["verdicts_before"], report  # the AOF kept them
+    assert redis["scored_after_restart"] and all(n > 0 for n in redis["scored_after_restart"].values()), report
+    receiver = faults["receiver"]
+    assert receiver["answered_500"] > 0 and receiver["sender_timeouts"] > 0, report
+    assert receiver["deliveries_with_attempt_gt1"] > 0 and receiver["deliverer_retries"] > 0, report
+    s3 = faults["s3"]
+    assert s3["inflight_at_stop"] > 0 and s3["store_unavailable_during"] > 0, report
+    assert f["task_retries"].get("store_unavailable", 0) > 0, report
