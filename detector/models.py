@@ -44,6 +44,14 @@ def resnet50() -> nn.Module:
     return tv_resnet50(num_classes=1)
 
 
+@register_model
+def efficientnet_lite0_d11() -> nn.Module:
+    """synthspot's compact default: EfficientNet-Lite0's first 11 blocks + one logit (0.70 M parameters)."""
+    from .effnet import EfficientNetLiteTrunk
+
+    return EfficientNetLiteTrunk(depth=11)
+
+
 def expected_keys(arch: str) -> set[str]:
     """State-dict keys of an architecture, used to recognise a checkpoint's architecture."""
     return set(create_model(arch).state_dict().keys())
@@ -52,6 +60,6 @@ def expected_keys(arch: str) -> set[str]:
 @torch.no_grad()
 def init_head(model: nn.Module, std: float = 0.02) -> None:
     """Initialise a fresh one-logit head as the paper does: weights ~ N(0, 0.02), bias 0."""
-    head = model.get_classifier() if hasattr(model, "get_classifier") else getattr(model, "fc")
+    head = model.get_classifier() if hasattr(model, "get_classifier") else model.fc
     nn.init.normal_(head.weight, 0.0, std)
     nn.init.zeros_(head.bias)

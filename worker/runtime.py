@@ -100,7 +100,11 @@ class Runtime:
     def thresholds(self) -> dict[str, float]:
         synthetic = self.detector.threshold
         review = self.settings.review_threshold
-        return {"synthetic": synthetic, "review": synthetic / 2 if review is None else review}
+        if review is None:
+            review = self.detector.cfg.review_threshold
+        if review is None or review > synthetic:
+            review = synthetic / 2
+        return {"synthetic": synthetic, "review": review}
 
     @cached_property
     def decode_limits(self) -> DecodeLimits:

@@ -101,7 +101,7 @@ class Settings(BaseSettings):
                                     description="score at or above which the label is synthetic (default: weights')")
     review_threshold: float | None = Field(default=None, ge=0, le=1,
                                            description="score at or above which the label is review (default: "
-                                                       "half the synthetic threshold)")
+                                                       "the weights' own, else half the synthetic threshold)")
     max_image_bytes: int = Field(default=50 * 1024 * 1024, ge=1, description="objects larger than this are refused")
     max_image_pixels: int = Field(default=64_000_000, ge=1, description="decompression-bomb cap (width x height)")
     min_image_side: int = Field(default=16, ge=1, description="images with a shorter side are refused")
