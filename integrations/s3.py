@@ -23,13 +23,14 @@ _CHANGED = {"412", "PreconditionFailed"}
 
 def make_client(*, endpoint_url: str | None = None, region: str | None = None, access_key_id: str | None = None,
                 secret_access_key: str | None = None, max_attempts: int = 5, connect_timeout: float = 5.0,
-                read_timeout: float = 30.0) -> Any:
+                read_timeout: float = 30.0, max_pool_connections: int = 10) -> Any:
     """A boto3 S3 client with standard retries and bounded timeouts."""
     import boto3
     from botocore.config import Config
 
     config = Config(retries={"mode": "standard", "max_attempts": max_attempts},
                     connect_timeout=connect_timeout, read_timeout=read_timeout,
+                    max_pool_connections=max_pool_connections,
                     s3={"addressing_style": "path"} if endpoint_url else None,
                     signature_version="s3v4")
     session = boto3.session.Session()

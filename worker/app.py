@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
+import warnings
 from typing import Any
 
 from celery import Celery, signals
@@ -114,6 +115,11 @@ def install_worker_hooks(app: Celery) -> None:
     """Metrics server, model warm-up and queue sampling for a worker process started from ``app``."""
     settings: Settings = app.synthspot_settings  # type: ignore[attr-defined]
     stop = threading.Event()
+    # On a broker connection loss, running checks are deliberately left to finish: their verdicts go
+    # to Redis, their acks follow the reconnect (worker/consumer.py), and a redelivered copy is
+    # deduplicated. Celery warns about that default on every reconnect; the choice is explicit here.
+    app.conf.worker_cancel_long_running_tasks_on_connection_loss = False
+    warnings.filterwarnings("ignore", message=r"\s*In Celery 5.1 we introduced an optional breaking change")
     state: dict[str, Any] = {}
 
     @signals.setup_logging.connect(weak=False)

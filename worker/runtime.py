@@ -131,7 +131,8 @@ class Runtime:
             endpoint_url=s.s3_endpoint_url, region=s.s3_region,
             access_key_id=s.s3_access_key_id.get_secret_value() if s.s3_access_key_id else None,
             secret_access_key=s.s3_secret_access_key.get_secret_value() if s.s3_secret_access_key else None,
-            max_attempts=s.s3_max_attempts, connect_timeout=s.s3_connect_timeout_s, read_timeout=s.s3_read_timeout_s)
+            max_attempts=s.s3_max_attempts, connect_timeout=s.s3_connect_timeout_s, read_timeout=s.s3_read_timeout_s,
+            max_pool_connections=s.worker_concurrency)  # one connection per check in flight
         return S3ObjectStore(client, **common)
 
     @cached_property

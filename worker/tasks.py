@@ -58,7 +58,7 @@ def register_tasks(app: Celery, settings: Settings) -> None:
                 return {"task_id": outcome.verdict.task_id, "label": outcome.verdict.label,
                         "outcome": outcome.outcome}
             except transient as exc:
-                reason = getattr(exc, "reason", "store_unavailable")
+                reason = getattr(exc, "reason", "redis_unavailable")  # TransientError carries its own
                 if self.request.retries >= self.max_retries:
                     log.error("giving up after %d attempts", attempt, extra={"reason": reason})
                     outcome = pipeline.process_failure(payload, reason=reason, message=str(exc), attempt=attempt)
