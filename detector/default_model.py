@@ -268,6 +268,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
           f"{len(split(gens, 'val'))} simulated {len(split(sims, 'train'))}/{len(split(sims, 'val'))} (train/val)",
           file=sys.stderr, flush=True)
     val_ims, val_y, val_g = build_val(split(reals, "val"), split(gens, "val"), split(sims, "val"), args.seed)
+    if not (val_y == 0).any() or not (val_y == 1).any():
+        raise ValueError("the validation split needs real and fake images: the thresholds are set on it")
 
     model = EfficientNetLiteTrunk(11, dropout=args.dropout)
     if not args.no_pretrained:
@@ -304,7 +306,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                      threshold_source=f"{args.target_fpr:.0%} false positives on held-out real photos",
                      notes="synthspot.detector.default_model")
     path = args.out / "weights.pth"
-    torch.save({"model": state, "synthspot": {"weights_cfg": cfg.as_dict(), "history": history,
+    # plain Python values only (a json round trip drops NumPy scalars), so the file loads with weights_only=True
+    torch.save({"model": state, "synthspot": {"weights_cfg": cfg.as_dict(), "history": json.loads(json.dumps(history)),
                                               "args": {k: str(v) for k, v in vars(args).items()}}}, path)
     summary = {"weights": str(path), "sha256": sha256_file(path), "threshold": cfg.threshold,
                "review_threshold": cfg.review_threshold, "params": sum(p.numel() for p in model.parameters()),
