@@ -32,8 +32,9 @@ import torchvision.transforms as T
 from PIL import Image
 
 from synthspot.detector import Detector
+from synthspot.detector.checkpoint import build_model, infer_arch, read_checkpoint
 from synthspot.detector.models import create_model
-from synthspot.detector.weights import WeightsCfg
+from synthspot.detector.weights import WeightsCfg, resolve
 
 RESNET50_GFLOP_224 = 8.2
 
@@ -50,6 +51,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="decoding threads of the batched path")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     p.add_argument("--warmup", type=int, default=2, help="forward passes before timing")
+    p.add_argument("--no-compile", action="store_true", help="skip the torch.compile measurement")
     return p
 
 
@@ -84,7 +86,7 @@ def reference_loop(model: torch.nn.Module, paths: list[str], device: torch.devic
                    channels_last: bool = False) -> float:
     """demo.py: one image per forward pass (NCHW unless ``channels_last``). Returns images/s."""
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model = copy.deepcopy(model).to(memory_format=fmt)
+    model = copy.deepcopy(model).to(device, memory_format=fmt).eval()
     trans = T.Compose([T.CenterCrop(224), T.ToTensor(),
                        T.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])])
     start = time.perf_counter()
@@ -99,11 +101,16 @@ def main(args: argparse.Namespace) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.weights:
-        det = Detector.load(args.weights, device=args.device, batch_size=args.batch_size,
-                            preset_overrides={"policy": "center", "crop_size": 224})
+        resolved = resolve(args.weights)
+        ckpt = read_checkpoint(resolved.path)
+        cfg = resolved.cfg if resolved.cfg.arch != "auto" else WeightsCfg(name=args.weights, arch=infer_arch(ckpt))
+        raw = build_model(cfg.arch, ckpt)
     else:
-        cfg = WeightsCfg(name="resnet50.random", arch="resnet50", policy="center")
-        det = Detector(create_model("resnet50"), cfg, device=args.device, batch_size=args.batch_size)
+        cfg = WeightsCfg(name="resnet50.random", arch="resnet50")
+        raw = create_model("resnet50").eval()
+    # the Detector folds batch norms into a copy; the reference loop keeps the plain model, as demo.py
+    det = Detector(raw, WeightsCfg(**{**cfg.as_dict(), "policy": "center", "crop_size": 224}), device=args.device,
+                   batch_size=args.batch_size)
     device = det.device
     gflops = gemm_gflops(device)
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
@@ -118,8 +125,15 @@ def main(args: argparse.Namespace) -> dict:
         results = list(det.score_sources(paths, workers=args.workers))
         batched = len(paths) / (time.perf_counter() - start)
         assert all(r.error is None for r in results)
-        loop = reference_loop(det.model, paths, device)
-        loop_cl = reference_loop(det.model, paths, device, channels_last=True)
+        compiled = None
+        if not args.no_compile:  # the same path with the model compiled (compile time not counted)
+            cdet = Detector(raw, det.cfg, device=args.device, batch_size=args.batch_size, compile=True)
+            cdet.score_views(warm)
+            start = time.perf_counter()
+            assert all(r.error is None for r in cdet.score_sources(paths, workers=args.workers))
+            compiled = len(paths) / (time.perf_counter() - start)
+        loop = reference_loop(raw, paths, device)
+        loop_cl = reference_loop(raw, paths, device, channels_last=True)
 
     bound = gflops / RESNET50_GFLOP_224
     figures = {
@@ -128,6 +142,8 @@ def main(args: argparse.Namespace) -> dict:
         "loop_channels_last_img_s": round(loop_cl, 3), "ratio_vs_channels_last_loop": round(batched / loop_cl, 3),
         "gemm_gflops": round(gflops, 1), "gemm_bound_img_s": round(bound, 3),
         "gemm_fraction": round(batched / bound, 3),
+        "compiled_img_s": round(compiled, 3) if compiled else None,
+        "compiled_gemm_fraction": round(compiled / bound, 3) if compiled else None,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     if device.type == "cuda":

@@ -55,6 +55,29 @@ def sigmoid(logit: float) -> float:
     return z / (1.0 + z)
 
 
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """Fold each eval-mode BatchNorm into the convolution before it (one pass over memory fewer
+    per layer: ~10-15 % more ResNet-50 images/s on CPU). Models that torch.fx cannot trace
+    symbolically are returned unchanged; the original module is never modified."""
+    from torch.fx.experimental.optimization import fuse
+
+    try:
+        return fuse(model)
+    except Exception:  # noqa: BLE001 - data-dependent Python control flow: keep the model as is
+        return model
+
+
+def compile_for_inference(model: nn.Module) -> nn.Module:
+    """``torch.compile`` with weights frozen as constants and prepacked for the CPU's kernels:
+    about +30 % ResNet-50 images/s on a 2-core CPU (bench/README.md), after a one-time compile of
+    tens of seconds per view shape. Needs a C++ compiler on CPU (Triton on CUDA)."""
+    import torch._inductor.config as inductor
+
+    inductor.freezing = True
+    inductor.cpp.weight_prepack = True
+    return torch.compile(model, dynamic=False)
+
+
 def pick_device(device: str | torch.device | None = "auto") -> torch.device:
     """``auto`` is CUDA when present, else the CPU; an explicit device must exist."""
     if device in (None, "auto"):
@@ -90,7 +113,8 @@ class Detector:
 
     def __init__(self, model: nn.Module, cfg: WeightsCfg, *, weights_sha256: str | None = None,
                  device: str | torch.device | None = "auto", preset: EvalPreset | None = None,
-                 batch_size: int = 32, threshold: float | None = None, autocast: bool | None = None) -> None:
+                 batch_size: int = 32, threshold: float | None = None, autocast: bool | None = None,
+                 compile: bool = False) -> None:
         self.device = pick_device(device)
         self.cfg = cfg
         self.weights_sha256 = weights_sha256
@@ -100,7 +124,11 @@ class Detector:
         self.autocast = (self.device.type == "cuda") if autocast is None else autocast
         # channels-last on every device: oneDNN's CPU convolutions are several times faster in
         # NHWC than in NCHW at small batch sizes, and cuDNN's tensor-core kernels want it too.
-        self.model = model.eval().to(self.device, memory_format=torch.channels_last)
+        self.model = fold_batchnorm(model.eval()).to(self.device, memory_format=torch.channels_last)
+        self._run = self.model
+        if compile:
+            self._run = compile_for_inference(self.model)
+        self.compiled = compile
 
     # --- construction ------------------------------------------------------------------------
     @classmethod
@@ -151,10 +179,13 @@ class Detector:
             chunk = batch[start:start + self.batch_size]
             if self.device.type == "cuda":
                 chunk = chunk.pin_memory().to(self.device, non_blocking=True)
+            n = chunk.shape[0]
+            if self.compiled and n < self.batch_size:  # one static shape: no recompilation for a short batch
+                chunk = torch.cat([chunk, chunk.new_zeros((self.batch_size - n, *chunk.shape[1:]))])
             chunk = chunk.contiguous(memory_format=torch.channels_last)
             with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.autocast):
-                out = self.model(chunk)
-            outputs.append(out.reshape(-1).float().cpu())
+                out = self._run(chunk)
+            outputs.append(out.reshape(-1)[:n].float().cpu())
         return torch.cat(outputs) if outputs else torch.empty(0)
 
     def score_views(self, views: Sequence[torch.Tensor]) -> list[float]:
@@ -188,7 +219,9 @@ class Detector:
         Errors are per input: an undecodable file yields a result with ``error`` set and scoring
         goes on.
         """
-        workers = workers or min(4, (os.cpu_count() or 2))
+        # half the cores decode at most: on a small CPU a decode thread preempting one of torch's
+        # threads stalls the whole forward pass
+        workers = workers or max(1, min(8, (os.cpu_count() or 2) // 2))
         window = max(2 * self.batch_size, 2 * workers)
         pending: deque[tuple[str, Future[torch.Tensor]]] = deque()
         source_iter = iter(sources)

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 if command -v apt-get >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    pkgs="redis-server prometheus"
+    pkgs="redis-server prometheus g++"  # g++: torch.compile's CPU backend (the --compile test)
     python3 -m venv --help >/dev/null 2>&1 || pkgs="$pkgs python3-venv"
     apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
     # the packages start system services; the tests run their own on free ports

@@ -43,3 +43,18 @@ def test_batched_equals_one_at_a_time(policy, parity_detector_factory, tmp_path)
         single.append(r.logit)
     assert batched == pytest.approx(single, abs=1e-4)
     assert len(set(round(x, 4) for x in batched)) > 1  # not a constant model
+
+
+def test_compiled_model_scores_like_eager(parity_detector_factory, tmp_path):
+    """`--compile` (torch.compile, frozen weights, padded static batches) changes speed, not scores."""
+    from synthspot.detector import Detector
+
+    eager = parity_detector_factory(policy="center", crop_size=64)
+    compiled = Detector(eager.model, eager.cfg, preset=eager.preset, device="cpu", batch_size=4, compile=True)
+    paths = []
+    for i, size in enumerate([(90, 80), (120, 100), (64, 64)]):  # 3 images: a padded, short batch
+        photo(*size, seed=i).save(tmp_path / f"{i}.png")
+        paths.append(str(tmp_path / f"{i}.png"))
+    want = [r.logit for r in eager.score_sources(paths)]
+    got = [r.logit for r in compiled.score_sources(paths)]
+    assert got == pytest.approx(want, abs=1e-3)

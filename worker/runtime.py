@@ -58,7 +58,8 @@ class Runtime:
                     try:
                         det = Detector.load(s.weights, device=s.device, cache_dir=s.cache_dir,
                                             mirror=s.weights_mirror, preset_overrides=overrides,
-                                            batch_size=max(64, s.batch_size), threshold=s.threshold, progress=False)
+                                            batch_size=max(64, s.batch_size), threshold=s.threshold, progress=False,
+                                            compile=s.compile)
                     except Exception as exc:
                         self._load_failure = (time.monotonic(), exc)
                         raise

@@ -95,6 +95,8 @@ class Settings(BaseSettings):
     weights_mirror: str | None = Field(default=None, description="base URL replacing the official weights host")
     cache_dir: Path | None = Field(default=None, description="weights cache (default ~/.cache/synthspot)")
     device: str = Field(default="auto", description="auto, cpu, cuda, cuda:N")
+    compile: bool = Field(default=False, description="torch.compile the model at start (faster inference "
+                                                     "after a one-time compile; needs a C++ compiler on CPU)")
     policy: Literal["tiles", "center", "full"] | None = Field(default=None, description="scoring policy "
                                                                                           "(default: the weights')")
     threshold: float | None = Field(default=None, ge=0, le=1,

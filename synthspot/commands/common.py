@@ -43,6 +43,9 @@ def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=int, default=32, help="views per forward pass (default: %(default)s)")
     g.add_argument("--threshold", type=float, default=None,
                    help="score at or above which an image is labelled synthetic (default: the weights' own)")
+    g.add_argument("--compile", action="store_true",
+                   help="torch.compile the model (faster after a one-time compile of tens of seconds; "
+                        "needs a C++ compiler on CPU)")
     g.add_argument("--cache-dir", type=Path, default=None, help="weights cache (default: ~/.cache/synthspot)")
     g.add_argument("--mirror", default=os.environ.get("SYNTHSPOT_WEIGHTS_MIRROR"),
                    help="base URL that replaces the official download host for named weights "
@@ -70,7 +73,7 @@ def load_detector(args: argparse.Namespace):  # -> Detector
 
     det = Detector.load(args.weights, device=args.device, cache_dir=args.cache_dir, mirror=args.mirror,
                         preset_overrides=preset_overrides(args), batch_size=args.batch_size,
-                        threshold=args.threshold, progress=sys.stderr.isatty())
+                        threshold=args.threshold, progress=sys.stderr.isatty(), compile=args.compile)
     if det.cfg.non_commercial:
         print(f"note: {det.name}: {NON_COMMERCIAL_NOTICE}", file=sys.stderr)
     return det
