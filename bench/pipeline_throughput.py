@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -40,7 +41,16 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--weights", default=None, help="weights (default: a random ResNet-50 written to a temp file)")
     p.add_argument("--device", default="auto")
     p.add_argument("--timeout", type=float, default=1800)
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="extra worker setting, e.g. --set SYNTHSPOT_CONCURRENCY=24 (repeatable)")
     return p
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (and its reaped children), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(x) for x in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -83,6 +93,7 @@ def main(args: argparse.Namespace) -> dict:
                    "SYNTHSPOT_BATCH_SIZE": str(args.batch_size), "SYNTHSPOT_BATCH_WAIT_MS": "50",
                    "SYNTHSPOT_METRICS_PORT": str(free_port()), "SYNTHSPOT_STATE_DIR": str(tmp / "state"),
                    "SYNTHSPOT_DEVICE": args.device, "SYNTHSPOT_LOG_LEVEL": "WARNING"}
+            env.update(item.split("=", 1) for item in args.set)
             settings = Settings(**{k[len("SYNTHSPOT_"):].lower(): v for k, v in env.items()})
             app = create_app(settings)
             worker = WorkerProcess(env, tmp / "worker.log").start()
@@ -93,17 +104,22 @@ def main(args: argparse.Namespace) -> dict:
             wait_for_verdicts([c.task_id for c in warm], settings=settings, timeout_s=args.timeout)
 
             checks = [make_check(f"s3://bench/{p.name}", task_id=f"run-{i}") for i, p in enumerate(files)]
+            procs = {"worker": worker.proc.pid, "s3_server": s3.proc.pid, "redis": redis.proc.pid}
+            cpu_before = {name: cpu_seconds(pid) for name, pid in procs.items()}
             start = time.perf_counter()
             send(checks, app=app)
             verdicts = wait_for_verdicts([c.task_id for c in checks], settings=settings, timeout_s=args.timeout,
                                          poll_s=0.05)
             wall = time.perf_counter() - start
+            cpu_used = {name: round(cpu_seconds(pid) - cpu_before[name], 2) for name, pid in procs.items()}
             if len(verdicts) != len(checks):
                 raise SystemExit(f"only {len(verdicts)} of {len(checks)} verdicts; log: {worker.log()[-2000:]}")
             bad = [v for v in verdicts.values() if v.status != "scored"]
             if bad:
                 raise SystemExit(f"{len(bad)} checks failed: {bad[0].error}")
             latencies = [(v.created_at - v.submitted_at).total_seconds() for v in verdicts.values()]
+            stages = {k: round(statistics.mean(v.timings.get(k, 0.0) for v in verdicts.values()), 3)
+                      for k in ("queue_wait", "fetch", "decode", "inference")}
         finally:
             if worker:
                 worker.stop()
@@ -130,6 +146,7 @@ def main(args: argparse.Namespace) -> dict:
         "pipeline_img_s": round(pipeline_img_s, 3), "detector_img_s": round(detector_img_s, 3),
         "ratio": round(pipeline_img_s / detector_img_s, 3),
         "p50_s": round(statistics.median(latencies), 3), "p99_s": round(percentile(latencies, 0.99), 3),
+        "mean_stage_s": stages, "cpu_s": cpu_used, "cpu_ms_per_image": {k: round(1000 * v / len(files), 1) for k, v in cpu_used.items()},
     }
     print(f"pipeline {pipeline_img_s:.2f} img/s, detector alone {detector_img_s:.2f} img/s, "
           f"ratio {figures['ratio']:.2f}; submit-to-verdict p50 {figures['p50_s']}s p99 {figures['p99_s']}s",
