@@ -125,10 +125,7 @@ class Detector:
         # channels-last on every device: oneDNN's CPU convolutions are several times faster in
         # NHWC than in NCHW at small batch sizes, and cuDNN's tensor-core kernels want it too.
         self.model = fold_batchnorm(model.eval()).to(self.device, memory_format=torch.channels_last)
-        self._run = self.model
-        if compile:
-            self._run = compile_for_inference(self.model)
-        self.compiled = compile
+        self._compiled = compile_for_inference(self.model) if compile else None
 
     # --- construction ------------------------------------------------------------------------
     @classmethod
@@ -180,11 +177,11 @@ class Detector:
             if self.device.type == "cuda":
                 chunk = chunk.pin_memory().to(self.device, non_blocking=True)
             n = chunk.shape[0]
-            if self.compiled and n < self.batch_size:  # one static shape: no recompilation for a short batch
+            if self._compiled is not None and n < self.batch_size:  # one static shape: no recompilation for a short batch
                 chunk = torch.cat([chunk, chunk.new_zeros((self.batch_size - n, *chunk.shape[1:]))])
             chunk = chunk.contiguous(memory_format=torch.channels_last)
             with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.autocast):
-                out = self._run(chunk)
+                out = (self.model if self._compiled is None else self._compiled)(chunk)
             outputs.append(out.reshape(-1)[:n].float().cpu())
         return torch.cat(outputs) if outputs else torch.empty(0)
 

@@ -11,10 +11,6 @@ platform would act on.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -22,11 +18,11 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 from standardwebhooks import Webhook
 
+from services import SynthspotProcess
 from synthspot.integrations.signing import WebhookVerificationError, verify_webhook
 
 
@@ -188,41 +184,12 @@ def _verify_standardwebhooks(headers: dict[str, str], body: bytes, secrets: list
     return False
 
 
-class DelivererProcess:
-    """``synthspot deliver`` as a separate process with a ``SYNTHSPOT_*`` environment."""
+class DelivererProcess(SynthspotProcess):
+    """``synthspot deliver``; ready once it reaches Redis."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHSPOT_")}
-        self.env.update(env)
-        self.env.setdefault("SYNTHSPOT_LOG_FORMAT", "json")
-        self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> "DelivererProcess":
-        exe = Path(sys.executable).with_name("synthspot")
-        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "synthspot"]
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([*cmd, "deliver"], env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        return self
-
-    @property
-    def metrics_url(self) -> str:
-        return f"http://127.0.0.1:{self.env['SYNTHSPOT_DELIVER_METRICS_PORT']}"
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc and self.proc.poll() is not None:
-                raise RuntimeError(f"deliverer exited with {self.proc.returncode}: {self.log()[-3000:]}")
-            try:
-                with urllib.request.urlopen(self.metrics_url + "/readyz", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"deliverer not ready after {timeout}s: {self.log()[-3000:]}")
+    command = ["deliver"]
+    port_setting = "SYNTHSPOT_DELIVER_METRICS_PORT"
+    role = "deliverer"
 
     def metrics(self) -> str:
         with urllib.request.urlopen(self.metrics_url + "/metrics", timeout=5) as r:
@@ -239,26 +206,6 @@ class DelivererProcess:
             if sample == name and ",".join(sorted(lbl.rstrip("}").split(","))) == want:
                 return float(value)
         return 0.0
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
-
-    def stop(self, timeout: float = 30.0) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.kill(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill(signal.SIGKILL)
-                self.proc.wait()
-        self._log.close()
-        return self.proc.returncode
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
     def log_records(self) -> list[dict[str, Any]]:
         out = []

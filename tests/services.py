@@ -128,41 +128,51 @@ class S3Server:
                 "SYNTHSPOT_S3_ACCESS_KEY_ID": ACCESS_KEY, "SYNTHSPOT_S3_SECRET_ACCESS_KEY": SECRET_KEY}
 
 
-class WorkerProcess:
-    """``synthspot worker`` as a separate process, with the given ``SYNTHSPOT_*`` environment."""
+class SynthspotProcess:
+    """A ``synthspot`` command as a separate process (own session, so a kill reaches its threads),
+    with a ``SYNTHSPOT_*`` environment and its output in a log file; ready once its ``/readyz``
+    answers 200 on the port named by ``port_setting``."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, name: str = "w1") -> None:
+    command: list[str] = []
+    port_setting = "SYNTHSPOT_METRICS_PORT"
+    role = "process"
+    ready_timeout = 60.0
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHSPOT_")}
         self.env.update(env)
         self.env.setdefault("SYNTHSPOT_LOG_FORMAT", "json")
         self.log_path = log_path
-        self.name = name
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "WorkerProcess":
+    def start(self) -> "SynthspotProcess":
         exe = Path(sys.executable).with_name("synthspot")
+        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "synthspot"]
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([str(exe), "worker", f"--hostname={self.name}@%h"], env=self.env,
-                                     stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen([*cmd, *self.command], env=self.env, stdout=self._log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
         return self
 
-    def wait_ready(self, timeout: float = 180.0) -> None:
-        """Wait for /readyz (the model is loaded) on the worker's metrics port."""
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.env[self.port_setting]}"
+
+    def wait_ready(self, timeout: float | None = None) -> None:
         import urllib.request
 
-        port = int(self.env["SYNTHSPOT_METRICS_PORT"])
+        timeout = self.ready_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc and self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited with {self.proc.returncode}; log: {self.log_path}")
+                raise RuntimeError(f"{self.role} exited with {self.proc.returncode}: {self.log()[-3000:]}")
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
+                with urllib.request.urlopen(self.metrics_url + "/readyz", timeout=1) as r:
                     if r.status == 200:
                         return
             except OSError:
                 pass
-            time.sleep(0.2)
-        raise TimeoutError(f"worker not ready after {timeout}s; log: {self.log_path}")
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.role} not ready after {timeout}s; log: {self.log_path}")
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.proc and self.proc.poll() is None:
@@ -183,3 +193,15 @@ class WorkerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+class WorkerProcess(SynthspotProcess):
+    """``synthspot worker``; ready once its weights are loaded and verified."""
+
+    role = "worker"
+    ready_timeout = 180.0
+
+    def __init__(self, env: dict[str, str], log_path: Path, name: str = "w1") -> None:
+        super().__init__(env, log_path)
+        self.name = name
+        self.command = ["worker", f"--hostname={name}@%h"]

@@ -104,3 +104,21 @@ def expand_paths(items: list[str], all_files: bool = False) -> Iterator[str]:
                     yield match
         else:
             yield item
+
+
+def script_command(module: str) -> tuple:
+    """``add_arguments`` and ``run`` for a command that is a torchvision-style script of
+    ``synthspot.detector`` (``get_args_parser(add_help)`` and ``main(args)``): the CLI and
+    ``python -m synthspot.detector.<module>`` then share one parser."""
+    import importlib
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        script = importlib.import_module(f"synthspot.detector.{module}")
+        for action in script.get_args_parser(add_help=False)._actions:
+            parser._add_action(action)
+
+    def run(args: argparse.Namespace) -> int:
+        importlib.import_module(f"synthspot.detector.{module}").main(args)
+        return 0
+
+    return add_arguments, run
