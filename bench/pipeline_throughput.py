@@ -53,6 +53,17 @@ def cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def batch_sizes(worker_url: str) -> tuple[float, float]:
+    """(images, forward passes) so far, from the worker's ``synthspot_batch_size`` histogram."""
+    import urllib.request
+
+    text = urllib.request.urlopen(f"{worker_url}/metrics", timeout=10).read().decode()
+    figures = {name: float(value) for name, value in
+               (line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("synthspot_batch_size_"))
+               if name in ("synthspot_batch_size_sum", "synthspot_batch_size_count")}
+    return figures.get("synthspot_batch_size_sum", 0.0), figures.get("synthspot_batch_size_count", 0.0)
+
+
 def percentile(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, max(0, round(q * (len(values) - 1))))]
@@ -106,6 +117,7 @@ def main(args: argparse.Namespace) -> dict:
             checks = [make_check(f"s3://bench/{p.name}", task_id=f"run-{i}") for i, p in enumerate(files)]
             procs = {"worker": worker.proc.pid, "s3_server": s3.proc.pid, "redis": redis.proc.pid}
             cpu_before = {name: cpu_seconds(pid) for name, pid in procs.items()}
+            before = batch_sizes(worker.metrics_url)
             start = time.perf_counter()
             send(checks, app=app)
             verdicts = wait_for_verdicts([c.task_id for c in checks], settings=settings, timeout_s=args.timeout,
@@ -120,6 +132,8 @@ def main(args: argparse.Namespace) -> dict:
             latencies = [(v.created_at - v.submitted_at).total_seconds() for v in verdicts.values()]
             stages = {k: round(statistics.mean(v.timings.get(k, 0.0) for v in verdicts.values()), 3)
                       for k in ("queue_wait", "fetch", "decode", "inference")}
+            after = batch_sizes(worker.metrics_url)
+            batches = (after[0] - before[0], after[1] - before[1])
         finally:
             if worker:
                 worker.stop()
@@ -146,7 +160,7 @@ def main(args: argparse.Namespace) -> dict:
         "pipeline_img_s": round(pipeline_img_s, 3), "detector_img_s": round(detector_img_s, 3),
         "ratio": round(pipeline_img_s / detector_img_s, 3),
         "p50_s": round(statistics.median(latencies), 3), "p99_s": round(percentile(latencies, 0.99), 3),
-        "mean_stage_s": stages, "cpu_s": cpu_used, "cpu_ms_per_image": {k: round(1000 * v / len(files), 1) for k, v in cpu_used.items()},
+        "mean_batch_size": round(batches[0] / batches[1], 2) if batches[1] else None, "mean_stage_s": stages, "cpu_s": cpu_used, "cpu_ms_per_image": {k: round(1000 * v / len(files), 1) for k, v in cpu_used.items()},
     }
     print(f"pipeline {pipeline_img_s:.2f} img/s, detector alone {detector_img_s:.2f} img/s, "
           f"ratio {figures['ratio']:.2f}; submit-to-verdict p50 {figures['p50_s']}s p99 {figures['p99_s']}s",
