@@ -55,7 +55,7 @@ sys.path.insert(0, str(REPO / "tests"))  # the real-service runners shared with 
 
 from helpers import encode, free_port, photo  # noqa: E402
 from receiver import DelivererProcess, Receiver, Reply  # noqa: E402
-from services import RedisServer, S3Server, WorkerProcess  # noqa: E402
+from services import RedisServer, S3Server, WorkerProcess, metric_value  # noqa: E402
 
 BUCKET = "chaos"
 ENDPOINT = "/platform"
@@ -116,26 +116,18 @@ class Clock:
             print(f"[{self.now():8.2f}s] {msg}", file=sys.stderr, flush=True)
 
 
-def scrape(port: int, timeout: float = 2.0) -> dict[str, float] | None:
-    """``/metrics`` of a process as {'name{labels}': value}; None when it does not answer."""
+def scrape(port: int, timeout: float = 2.0) -> str | None:
+    """The ``/metrics`` page of a process; None when it does not answer."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout) as r:
-            text = r.read().decode()
+            return r.read().decode()
     except OSError:
         return None
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            key, _, value = line.rpartition(" ")
-            try:
-                out[key] = float(value)
-            except ValueError:
-                pass
-    return out
 
 
-def metric(sample: dict[str, float] | None, key: str) -> float:
-    return (sample or {}).get(key, 0.0)
+def metric(page: str | None, name: str, **labels: str) -> float:
+    """A sample of a scraped page (summed over other labels); 0 for a process that did not answer."""
+    return metric_value(page, name, **labels) if page is not None else 0.0
 
 
 def write_weights(path: Path, crop: int) -> None:
@@ -357,7 +349,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                     faults["kill"] = {"at_s": clock.now(), "progress": round(progress, 3), "worker": victim.name,
                                       "inflight": inflight, "unfinished": len(unfinished),
                                       "unfinished_ids": sorted(unfinished),
-                                      "scored_before_kill": metric(sample, 'synthspot_tasks_total{outcome="scored"}')}
+                                      "scored_before_kill": metric(sample, "synthspot_tasks_total", outcome="scored")}
                     clock.say(f"FAULT kill: SIGKILL {victim.name} with {inflight:.0f} checks in flight, "
                               f"{len(unfinished)} received and unfinished", force=True)
                     replacement = start_worker(f"w{len(workers) + 1}")
@@ -368,7 +360,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                 pending = int(r.hlen(Keys.pending))
                 queued = int(r.llen(settings.queue))
                 unacked = int(r.hlen("unacked"))
-                before = {w.name: metric(scrape(port(w)), 'synthspot_tasks_total{outcome="scored"}')
+                before = {w.name: metric(scrape(port(w)), "synthspot_tasks_total", outcome="scored")
                           for w in live_workers()}
                 verdicts_before = state["verdicts"]
                 t = clock.now()
@@ -395,9 +387,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                 s3.stop()
                 faults["s3"] = {"at_s": clock.now(), "progress": round(progress, 3), "window_s": args.s3_window,
                                 "inflight_at_stop": inflight,
-                                "store_unavailable_before": {n: metric(s, 'synthspot_errors_total{reason="store_unavailable"}')
+                                "store_unavailable_before": {n: metric(s, "synthspot_errors_total", reason="store_unavailable")
                                                              for n, s in samples.items()},
-                                "retried_before": {n: metric(s, 'synthspot_tasks_total{outcome="retried"}')
+                                "retried_before": {n: metric(s, "synthspot_tasks_total", outcome="retried")
                                                    for n, s in samples.items()},
                                 "_t0": time.monotonic()}
                 clock.say(f"FAULT s3: stopped with {inflight:.0f} checks in flight", force=True)
@@ -510,7 +502,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             evidence["kill"] = k
         if "redis" in faults:
             f = faults["redis"]
-            f["scored_after_restart"] = {n: metric(final_workers.get(n), 'synthspot_tasks_total{outcome="scored"}')
+            f["scored_after_restart"] = {n: metric(final_workers.get(n), "synthspot_tasks_total", outcome="scored")
                                          - v for n, v in f["scored_at_restart"].items()}
             evidence["redis"] = f
         if "receiver" in faults:
@@ -519,16 +511,16 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             f["answered_500"] = sum(1 for x in requests[f["requests_before"]:] if x.status == 500)
             f["deliveries_with_attempt_gt1"] = attempts_gt1
             f["max_delivery_attempt"] = max_delivery_attempt
-            f["deliverer_retries"] = sum(metric(s, 'synthspot_deliveries_total{integration="platform",status="retry"}')
+            f["deliverer_retries"] = sum(metric(s, "synthspot_deliveries_total", integration="platform", status="retry")
                                          for s in final_deliverers)
             evidence["receiver"] = f
         if "s3" in faults:
             f = faults["s3"]
             f.pop("_t0")
             f["store_unavailable_during"] = sum(
-                metric(final_workers.get(n), 'synthspot_errors_total{reason="store_unavailable"}') - v
+                metric(final_workers.get(n), "synthspot_errors_total", reason="store_unavailable") - v
                 for n, v in f.pop("store_unavailable_before").items())
-            f["retried_during"] = sum(metric(final_workers.get(n), 'synthspot_tasks_total{outcome="retried"}') - v
+            f["retried_during"] = sum(metric(final_workers.get(n), "synthspot_tasks_total", outcome="retried") - v
                                       for n, v in f.pop("retried_before").items())
             evidence["s3"] = f
         timeouts = 0

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the real-service runners shared with the test suite
 
 from helpers import encode, free_port, photo  # noqa: E402
-from services import RedisServer, S3Server, WorkerProcess  # noqa: E402
+from services import RedisServer, S3Server, WorkerProcess, metric_value  # noqa: E402
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -53,15 +53,10 @@ def cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def batch_sizes(worker_url: str) -> tuple[float, float]:
+def batch_sizes(worker: WorkerProcess) -> tuple[float, float]:
     """(images, forward passes) so far, from the worker's ``synthspot_batch_size`` histogram."""
-    import urllib.request
-
-    text = urllib.request.urlopen(f"{worker_url}/metrics", timeout=10).read().decode()
-    figures = {name: float(value) for name, value in
-               (line.rsplit(" ", 1) for line in text.splitlines() if line.startswith("synthspot_batch_size_"))
-               if name in ("synthspot_batch_size_sum", "synthspot_batch_size_count")}
-    return figures.get("synthspot_batch_size_sum", 0.0), figures.get("synthspot_batch_size_count", 0.0)
+    text = worker.metrics()
+    return metric_value(text, "synthspot_batch_size_sum"), metric_value(text, "synthspot_batch_size_count")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -117,7 +112,7 @@ def main(args: argparse.Namespace) -> dict:
             checks = [make_check(f"s3://bench/{p.name}", task_id=f"run-{i}") for i, p in enumerate(files)]
             procs = {"worker": worker.proc.pid, "s3_server": s3.proc.pid, "redis": redis.proc.pid}
             cpu_before = {name: cpu_seconds(pid) for name, pid in procs.items()}
-            before = batch_sizes(worker.metrics_url)
+            before = batch_sizes(worker)
             start = time.perf_counter()
             send(checks, app=app)
             verdicts = wait_for_verdicts([c.task_id for c in checks], settings=settings, timeout_s=args.timeout,
@@ -132,7 +127,7 @@ def main(args: argparse.Namespace) -> dict:
             latencies = [(v.created_at - v.submitted_at).total_seconds() for v in verdicts.values()]
             stages = {k: round(statistics.mean(v.timings.get(k, 0.0) for v in verdicts.values()), 3)
                       for k in ("queue_wait", "fetch", "decode", "inference")}
-            after = batch_sizes(worker.metrics_url)
+            after = batch_sizes(worker)
             batches = (after[0] - before[0], after[1] - before[1])
         finally:
             if worker:

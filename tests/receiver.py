@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from typing import Any
 
 from standardwebhooks import Webhook
 
-from services import SynthspotProcess
+from services import SynthspotProcess, metric_samples
 from synthspot.integrations.signing import WebhookVerificationError, verify_webhook
 
 
@@ -191,21 +190,9 @@ class DelivererProcess(SynthspotProcess):
     port_setting = "SYNTHSPOT_DELIVER_METRICS_PORT"
     role = "deliverer"
 
-    def metrics(self) -> str:
-        with urllib.request.urlopen(self.metrics_url + "/metrics", timeout=5) as r:
-            return r.read().decode()
-
     def metric(self, name: str, **labels: str) -> float:
-        """The value of one sample of ``/metrics`` (0 when absent)."""
-        want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-        for line in self.metrics().splitlines():
-            if line.startswith("#"):
-                continue
-            key, _, value = line.rpartition(" ")
-            sample, _, lbl = key.partition("{")
-            if sample == name and ",".join(sorted(lbl.rstrip("}").split(","))) == want:
-                return float(value)
-        return 0.0
+        """The value of the sample of ``/metrics`` with exactly these labels (0 when absent)."""
+        return metric_samples(self.metrics()).get((name, frozenset(labels.items())), 0.0)
 
     def log_records(self) -> list[dict[str, Any]]:
         out = []

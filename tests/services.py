@@ -128,6 +128,26 @@ class S3Server:
                 "SYNTHSPOT_S3_ACCESS_KEY_ID": ACCESS_KEY, "SYNTHSPOT_S3_SECRET_ACCESS_KEY": SECRET_KEY}
 
 
+def metric_samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of a ``/metrics`` page keyed by (sample name, labels), read with
+    prometheus-client's own exposition-format parser rather than by splitting lines."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples of ``name`` that carry ``labels`` (0 when there are none)."""
+    want = set(labels.items())
+    return sum(v for (n, lbl), v in metric_samples(text).items() if n == name and want <= lbl)
+
+
+def metric_by_label(text: str, name: str) -> dict[str, float]:
+    """``{label value: sample}`` of a one-label metric."""
+    return {value: v for (n, lbl), v in metric_samples(text).items() if n == name for _, value in lbl}
+
+
 class SynthspotProcess:
     """A ``synthspot`` command as a separate process (own session, so a kill reaches its threads),
     with a ``SYNTHSPOT_*`` environment and its output in a log file; ready once its ``/readyz``
@@ -156,6 +176,13 @@ class SynthspotProcess:
     @property
     def metrics_url(self) -> str:
         return f"http://127.0.0.1:{self.env[self.port_setting]}"
+
+    def metrics(self) -> str:
+        """The process's ``/metrics`` page."""
+        import urllib.request
+
+        with urllib.request.urlopen(self.metrics_url + "/metrics", timeout=5) as r:
+            return r.read().decode()
 
     def wait_ready(self, timeout: float | None = None) -> None:
         import urllib.request

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 
 from conftest import REPO, synthspot_cmd
 from helpers import free_port
+from services import metric_by_label
 from make_bad_inputs import CASES, get_args_parser, main, markdown_table
 from synthspot.detector import ImageError, decode_image
 from synthspot.detector.errors import IMAGE_REASONS
@@ -113,18 +113,6 @@ def test_score_command_reports_every_file(corpus, parity_checkpoint):
     assert f", {failed} failed" in proc.stderr
 
 
-def metric_samples(port: str, name: str) -> dict[str, float]:
-    """``{label value: sample}`` of a one-label metric from a /metrics page."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        text = r.read().decode()
-    samples = {}
-    for line in text.splitlines():
-        if line.startswith(name + "{"):
-            label = line[line.index('"') + 1:line.rindex('"')]
-            samples[label] = float(line.rsplit(" ", 1)[1])
-    return samples
-
-
 def test_worker_gives_every_case_its_verdict_and_counts_reasons(corpus, parity_checkpoint, redis_server,
                                                                  s3_server, tmp_path):
     from services import WorkerProcess
@@ -165,10 +153,10 @@ def test_worker_gives_every_case_its_verdict_and_counts_reasons(corpus, parity_c
                 assert 0.0 <= v.score <= 1.0 and v.label in ("synthetic", "review", "real")
 
         assert worker.proc.poll() is None, "the worker died"
-        port = env["SYNTHSPOT_METRICS_PORT"]
-        errors = {k: v for k, v in metric_samples(port, "synthspot_errors_total").items() if v}
+        text = worker.metrics()
+        errors = {k: v for k, v in metric_by_label(text, "synthspot_errors_total").items() if v}
         assert errors == dict(reasons), "synthspot_errors_total does not count one error per case"
-        tasks = metric_samples(port, "synthspot_tasks_total")
+        tasks = metric_by_label(text, "synthspot_tasks_total")
         assert tasks["error"] == sum(reasons.values()) and tasks["scored"] == len(task_ids) - sum(reasons.values())
         assert tasks["retried"] == 0
         records = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]

@@ -31,6 +31,7 @@ import pytest
 
 from conftest import synthspot_cmd
 from helpers import encode, free_port, photo
+from services import metric_by_label
 
 pytestmark = pytest.mark.timeout(400)
 
@@ -106,15 +107,6 @@ def http_status(url: str) -> int:
             return r.status
     except urllib.error.HTTPError as exc:
         return exc.code
-
-
-def metric_samples(text: str, name: str) -> dict[str, float]:
-    """``{first label value: sample}`` of a metric in a /metrics page."""
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith(name + "{"):
-            out[line[line.index('"') + 1:line.index('"', line.index('"') + 1)]] = float(line.rsplit(" ", 1)[1])
-    return out
 
 
 def get_text(url: str) -> str:
@@ -394,8 +386,8 @@ def test_tampered_weights_keep_the_worker_unready_and_checks_waiting(parity_chec
         time.sleep(8)
         assert wait_for_verdicts(["while-broken"], settings=settings, timeout_s=0) == {}, "scored or answered"
         text = get_text(base + "/metrics")
-        assert metric_samples(text, "synthspot_errors_total").get("model_unavailable", 0) >= 1
-        assert metric_samples(text, "synthspot_tasks_total")["retried"] >= 1
+        assert metric_by_label(text, "synthspot_errors_total").get("model_unavailable", 0) >= 1
+        assert metric_by_label(text, "synthspot_tasks_total")["retried"] >= 1
         assert http_status(base + "/readyz") == 503 and worker.proc.poll() is None
 
         weights.write_bytes(good)  # the deployment is fixed

@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 from helpers import encode, free_port, photo
-from services import RedisServer, S3Server, WorkerProcess
+from services import RedisServer, S3Server, WorkerProcess, metric_value
 from synthspot.detector import Detector
 from synthspot.worker.app import create_app
 from synthspot.worker.settings import Settings
@@ -54,15 +54,6 @@ def metrics_text(stack) -> str:
     port = stack["env"]["SYNTHSPOT_METRICS_PORT"]
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
         return r.read().decode()
-
-
-def metric_value(text: str, name: str, **labels: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            if all(f'{k}="{v}"' in line for k, v in labels.items()):
-                total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 def test_images_are_scored_in_batches_with_the_detectors_scores(stack, parity_checkpoint, tmp_path):
