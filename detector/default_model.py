@@ -4,7 +4,7 @@ Reproduce it (CPU, seeded; about 90 minutes on two cores):
 
     apt-get install lomiri-wallpapers-16.04 mate-backgrounds plasma-workspace-wallpapers
     pip install 'synthspot[train]'
-    python -m synthspot.detector.fakes --data ../shared/data --out cache/simfakes --threads 1
+    python -m synthspot.detector.fakes --data ../shared/data --out cache/simfakes --threads 2
     python -m synthspot.detector.default_model --data ../shared/data --simfakes cache/simfakes \
         --out runs/default --threads 1
 
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
+import importlib.util
 import json
 import math
 import random
@@ -42,37 +42,30 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+import torchvision.transforms.functional as TF
 from PIL import Image, ImageFilter
 
 from . import train_sources
 from .checkpoint import sha256_file
 from .effnet import EfficientNetLiteTrunk, load_imagenet_weights
 from .evaluate import average_precision, recall_at_fpr
+from .fakes import resize_short
 from .infer import sigmoid
-from .preprocess import IMAGENET_MEAN, IMAGENET_STD, EvalPreset
+from .preprocess import EvalPreset, jpeg_roundtrip
 from .weights import WeightsCfg
 
 MAX_SIDE = 1024  # shorter side cap of in-memory real photos
 RESAMPLE = [Image.BILINEAR, Image.BICUBIC, Image.LANCZOS, Image.BOX]
-_MEAN = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-_STD = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+_PRESET = EvalPreset()  # ImageNet mean and std, as the shipped weights entry declares
+_HAVE_CV2 = importlib.util.find_spec("cv2") is not None
 
 
 # --- the shared processing history -----------------------------------------------------------------
 
 def jpeg(im: Image.Image, quality: int, rng: random.Random) -> Image.Image:
     """JPEG round trip with OpenCV's or Pillow's encoder, drawn at random (Pillow alone without OpenCV)."""
-    try:
-        import cv2
-    except ImportError:
-        cv2 = None
-    if cv2 is not None and rng.random() < 0.5:
-        ok, buf = cv2.imencode(".jpg", np.asarray(im)[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-        return Image.fromarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1])
-    b = io.BytesIO()
-    im.save(b, "JPEG", quality=quality)
-    b.seek(0)
-    return Image.open(b).convert("RGB")
+    lib = "cv2" if _HAVE_CV2 and rng.random() < 0.5 else "pil"
+    return jpeg_roundtrip(im, quality, lib)
 
 
 def degrade(im: Image.Image, out: int, rng: random.Random, base_scale: float = 1.0, p_resize: float = 0.3,
@@ -112,8 +105,8 @@ def degrade(im: Image.Image, out: int, rng: random.Random, base_scale: float = 1
 
 
 def to_input(im: Image.Image) -> torch.Tensor:
-    t = torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1).float() / 255
-    return (t - _MEAN) / _STD
+    """A crop as the network's input, normalised by the same code as inference."""
+    return _PRESET.normalize(TF.pil_to_tensor(im))
 
 
 def real_base_scale(im: Image.Image, rng: random.Random, lo: int = 256, hi: int = MAX_SIDE) -> float:
@@ -128,8 +121,7 @@ def load_pool(items: list[dict[str, Any]], cap_short: int | None = None) -> list
     for item in items:
         im = train_sources.load_rgb(item["path"])
         if cap_short and min(im.size) > cap_short:
-            s = cap_short / min(im.size)
-            im = im.resize((round(im.size[0] * s), round(im.size[1] * s)), Image.LANCZOS)
+            im = resize_short(im, cap_short, Image.LANCZOS)
         im.load()
         out.append(dict(item, image=im))
     return out
