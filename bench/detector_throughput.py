@@ -32,7 +32,7 @@ import torchvision.transforms as T
 from PIL import Image
 
 from synthspot.detector import Detector
-from synthspot.detector.checkpoint import build_model, infer_arch, read_checkpoint
+from synthspot.detector.infer import load_model
 from synthspot.detector.models import create_model
 from synthspot.detector.weights import WeightsCfg, resolve
 
@@ -101,10 +101,7 @@ def main(args: argparse.Namespace) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.weights:
-        resolved = resolve(args.weights)
-        ckpt = read_checkpoint(resolved.path)
-        cfg = resolved.cfg if resolved.cfg.arch != "auto" else WeightsCfg(name=args.weights, arch=infer_arch(ckpt))
-        raw = build_model(cfg.arch, ckpt)
+        cfg, raw, _ = load_model(resolve(args.weights))
     else:
         cfg = WeightsCfg(name="resnet50.random", arch="resnet50")
         raw = create_model("resnet50").eval()

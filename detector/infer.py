@@ -78,6 +78,21 @@ def compile_for_inference(model: nn.Module) -> nn.Module:
     return torch.compile(model, dynamic=False)
 
 
+def load_model(resolved: ResolvedWeights) -> tuple[WeightsCfg, nn.Module, str]:
+    """Verify resolved weights and build their model: the weights' entry (its architecture read
+    from the file when the entry does not name one), the plain model, and the file's sha256."""
+    digest = verify(resolved)
+    ckpt = read_checkpoint(resolved.path)
+    cfg = resolved.cfg
+    if cfg.arch == "auto":
+        from .weights import custom_cfg
+
+        cfg = custom_cfg(cfg.name, ckpt.meta)
+        arch = cfg.arch if cfg.arch != "auto" else infer_arch(ckpt)
+        cfg = WeightsCfg(**{**cfg.as_dict(), "arch": arch})
+    return cfg, build_model(cfg.arch, ckpt), digest
+
+
 def pick_device(device: str | torch.device | None = "auto") -> torch.device:
     """``auto`` is CUDA when present, else the CPU; an explicit device must exist."""
     if device in (None, "auto"):
@@ -139,16 +154,7 @@ class Detector:
     @classmethod
     def from_resolved(cls, resolved: ResolvedWeights, *, preset_overrides: dict[str, Any] | None = None,
                       **kwargs: Any) -> "Detector":
-        digest = verify(resolved)
-        ckpt = read_checkpoint(resolved.path)
-        cfg = resolved.cfg
-        if cfg.arch == "auto":
-            from .weights import custom_cfg
-
-            cfg = custom_cfg(cfg.name, ckpt.meta)
-            arch = cfg.arch if cfg.arch != "auto" else infer_arch(ckpt)
-            cfg = WeightsCfg(**{**cfg.as_dict(), "arch": arch})
-        model = build_model(cfg.arch, ckpt)
+        cfg, model, digest = load_model(resolved)
         preset = cfg.eval_preset(**(preset_overrides or {}))
         detector = cls(model, cfg, weights_sha256=digest, preset=preset, **kwargs)
         log.info("loaded weights %s (%s, sha256 %s) on %s", cfg.name, cfg.arch, digest[:12], detector.device)
