@@ -226,11 +226,11 @@ def mirror_url(cfg: WeightsCfg, mirror: str | None) -> str | None:
 Progress = Callable[[int, int | None], None]
 
 
-def _download_http(url: str, dest: Path, *, timeout: float, progress: bool) -> None:
+def _download_http(url: str, dest: Path, *, timeout: float, progress: bool, name: str) -> None:
     request = urllib.request.Request(url, headers={"User-Agent": "synthspot"})
     with urllib.request.urlopen(request, timeout=timeout) as response, open(dest, "wb") as out:  # noqa: S310
         total = response.headers.get("Content-Length")
-        bar = _progress_bar(int(total) if total else None, dest.name, progress)
+        bar = _progress_bar(int(total) if total else None, name, progress)
         try:
             while block := response.read(1 << 20):
                 out.write(block)
@@ -260,7 +260,7 @@ def download(url: str, dest: Path, *, expected_sha256: str | None = None, timeou
     tmp = Path(tmp_name)
     try:
         if scheme in ("http", "https"):
-            _download_http(url, tmp, timeout=timeout, progress=progress)
+            _download_http(url, tmp, timeout=timeout, progress=progress, name=dest.name)  # not the temp name
         elif scheme == "file":
             shutil.copyfile(urllib.request.url2pathname(urllib.parse.urlparse(url).path), tmp)
         elif scheme == "s3":

@@ -48,3 +48,39 @@ def encode(img: Image.Image, fmt: str = "PNG", **params) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format=fmt, **params)
     return buf.getvalue()
+
+
+def run_on_terminal(cmd: list[str], timeout: float = 300) -> tuple[int, str, str]:
+    """Run ``cmd`` with its stderr on a pseudo-terminal (what a user at a shell sees) and its
+    stdout on a pipe; returns (exit status, stdout, terminal output)."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import termios
+
+    master, slave = pty.openpty()
+    # a fresh pty is 0 x 0, and tqdm draws nothing in zero columns: give it a real terminal's size
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+    chunks: list[bytes] = []
+
+    def drain() -> None:  # a full pty buffer would block the child
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # EIO: the child closed its end
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=slave, text=True, timeout=timeout)
+    finally:
+        os.close(slave)
+        reader.join(10)
+        os.close(master)
+    return proc.returncode, proc.stdout, b"".join(chunks).decode(errors="replace")

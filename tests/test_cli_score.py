@@ -5,7 +5,7 @@ import json
 import subprocess
 
 from conftest import synthspot_cmd
-from helpers import encode, photo
+from helpers import encode, photo, run_on_terminal
 
 
 def test_score_folder_of_good_and_broken_images(tmp_path, parity_checkpoint):
@@ -41,6 +41,18 @@ def test_score_all_good_exits_zero_and_table_format(tmp_path, parity_checkpoint)
     lines = proc.stdout.splitlines()
     assert lines[0].split() == ["score", "label", "path"]
     assert lines[1].split()[1] == "synthetic"  # threshold 0 flags everything
+
+
+def test_progress_bar_on_a_terminal_only(tmp_path, parity_checkpoint):
+    for i in range(3):
+        photo(256, 256, seed=i).save(tmp_path / f"{i}.png")
+    cmd = synthspot_cmd("score", str(tmp_path), "--weights", str(parity_checkpoint), "--format", "jsonl")
+    status, stdout, terminal = run_on_terminal(cmd)
+    assert status == 0, terminal
+    assert "/3 [" in terminal and "img/s" in terminal  # tqdm's bar over the 3 images, on stderr
+    assert len([json.loads(line) for line in stdout.splitlines()]) == 3  # stdout stays machine-readable
+    piped = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert piped.returncode == 0 and "img/s" not in piped.stderr
 
 
 def test_help_explains_every_command():

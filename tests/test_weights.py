@@ -12,7 +12,7 @@ import torch
 import torchvision
 
 from conftest import synthspot_cmd
-from helpers import serve_directory
+from helpers import run_on_terminal, serve_directory
 from synthspot.detector import Detector, WeightsError
 from synthspot.detector.checkpoint import read_checkpoint
 from synthspot.detector.weights import fetch, get_weights_cfg, resolve, verify
@@ -115,6 +115,18 @@ def test_fetch_from_local_http_mirror_records_and_verifies_sha256(tmp_path, pari
     with pytest.raises(WeightsError) as info:
         Detector.load("blur_jpg_prob0.5", cache_dir=cache, download=False, device="cpu")
     assert info.value.reason == "checksum_mismatch"
+
+
+def test_fetch_shows_a_progress_bar_on_a_terminal(tmp_path, parity_checkpoint):
+    served = tmp_path / "served"
+    served.mkdir()
+    cfg = get_weights_cfg("blur_jpg_prob0.5")
+    (served / cfg.filename).write_bytes(parity_checkpoint.read_bytes())
+    with serve_directory(served) as url:
+        status, _, terminal = run_on_terminal(synthspot_cmd("weights", "fetch", "blur_jpg_prob0.5", "--cache-dir",
+                                                            str(tmp_path / "cache"), "--mirror", url), timeout=120)
+    assert status == 0, terminal
+    assert f"{cfg.name}.pth" in terminal and "100%" in terminal  # the bar, named for the file, ran to the end
 
 
 def test_https_url_and_file_url_locations(tmp_path, parity_checkpoint):
